@@ -1,0 +1,411 @@
+package extract
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/volcengine/volc-sdk-golang/base"
+	live "github.com/volcengine/volc-sdk-golang/service/live/v20230101"
+	"go.uber.org/zap"
+
+	"github.com/cbarchive/cbarchive/callback"
+)
+
+// API action names.
+const (
+	ActionDescribe    = "DescribeLiveCallbackData"
+	ActionListDomains = "ListDomainDetail"
+)
+
+// ClientConfig configures a Client. Zero values take the defaults named on each field.
+type ClientConfig struct {
+	Endpoint  string        // scheme://host[:port]; default https://live.volcengineapi.com
+	Region    string        // signing region; default cn-north-1
+	AccessKey string        // required
+	SecretKey string        // required; never logged
+	Timeout   time.Duration // per request; default 30s
+	// MaxAttempts is the per-request attempt budget for retryable errors; default 8.
+	MaxAttempts int
+	// NotFoundAttempts bounds attempts on ResourceNotFound; default 3.
+	NotFoundAttempts int
+	// BackoffBase and BackoffCap shape exponential backoff with full jitter; defaults 200ms, 10s.
+	BackoffBase, BackoffCap time.Duration
+	Limiter                 *Limiter    // required: the process-wide gate
+	Logger                  *zap.Logger // default: no logs
+}
+
+// Client calls the Live API through the official SDK's signer and transport, and applies the
+// project's error policy: every answer is checked, HTTP 200 included, and classified.
+type Client struct {
+	sdk *live.Live
+	cfg ClientConfig
+	log *zap.Logger
+
+	requests atomic.Int64
+	retries  atomic.Int64
+}
+
+// NewClient returns a client for cfg.
+func NewClient(cfg ClientConfig) (*Client, error) {
+	if cfg.Endpoint == "" {
+		cfg.Endpoint = "https://live.volcengineapi.com"
+	}
+	if cfg.Region == "" {
+		cfg.Region = "cn-north-1"
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 30 * time.Second
+	}
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = 8
+	}
+	if cfg.NotFoundAttempts <= 0 {
+		cfg.NotFoundAttempts = 3
+	}
+	if cfg.BackoffBase <= 0 {
+		cfg.BackoffBase = 200 * time.Millisecond
+	}
+	if cfg.BackoffCap <= 0 {
+		cfg.BackoffCap = 10 * time.Second
+	}
+	if cfg.Limiter == nil {
+		return nil, errors.New("extract: ClientConfig.Limiter is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	u, err := url.Parse(cfg.Endpoint)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("endpoint %q is not scheme://host[:port] with scheme http or https", cfg.Endpoint)
+	}
+
+	info, ok := live.ServiceInfoMap["cn-north-1"]
+	if !ok {
+		return nil, errors.New("extract: the SDK has no service info for cn-north-1")
+	}
+	sdk := &live.Live{Client: base.NewClient(&info, live.ApiListInfo)}
+	sdk.SetScheme(u.Scheme)
+	sdk.SetHost(u.Host)
+	sdk.SetAccessKey(cfg.AccessKey)
+	sdk.SetSecretKey(cfg.SecretKey)
+	sdk.ServiceInfo.Credentials.Region = cfg.Region
+	sdk.SetTimeout(cfg.Timeout)
+	sdk.Client.Client = &http.Client{Transport: &http.Transport{
+		Proxy:               http.ProxyFromEnvironment,
+		DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:        256,
+		MaxIdleConnsPerHost: 256,
+		IdleConnTimeout:     90 * time.Second,
+		TLSHandshakeTimeout: 10 * time.Second,
+		ForceAttemptHTTP2:   true,
+	}}
+	return &Client{sdk: sdk, cfg: cfg, log: cfg.Logger}, nil
+}
+
+// Requests returns how many requests the client has sent, retries included.
+func (c *Client) Requests() int64 { return c.requests.Load() }
+
+// Retries returns how many of those were retries.
+func (c *Client) Retries() int64 { return c.retries.Load() }
+
+// Stats is a caller's count of requests and retries.
+type Stats struct {
+	Requests atomic.Int64
+	Retries  atomic.Int64
+}
+
+type respMeta struct {
+	RequestID string `json:"RequestId"`
+	Error     *struct {
+		CodeN   int    `json:"CodeN"`
+		Code    string `json:"Code"`
+		Message string `json:"Message"`
+	} `json:"Error"`
+}
+
+type envelope struct {
+	ResponseMetadata respMeta        `json:"ResponseMetadata"`
+	Result           json.RawMessage `json:"Result"`
+}
+
+// call sends one action with retries and returns the answer's Result.
+func (c *Client) call(ctx context.Context, action string, body any, stats *Stats, logFields ...zap.Field) (json.RawMessage, string, error) {
+	payload, err := json.Marshal(body)
+	if err != nil {
+		return nil, "", fmt.Errorf("encode %s request: %w", action, err)
+	}
+	for attempt := 1; ; attempt++ {
+		if err := c.cfg.Limiter.Wait(ctx); err != nil {
+			return nil, "", err
+		}
+		c.requests.Add(1)
+		if stats != nil {
+			stats.Requests.Add(1)
+		}
+		if attempt > 1 {
+			c.retries.Add(1)
+			if stats != nil {
+				stats.Retries.Add(1)
+			}
+		}
+		result, reqID, apiErr := c.once(ctx, action, payload)
+		if apiErr == nil {
+			return result, reqID, nil
+		}
+		if ctx.Err() != nil {
+			return nil, "", ctx.Err()
+		}
+		apiErr.Attempts = attempt
+		budget := c.cfg.MaxAttempts
+		switch apiErr.Class {
+		case ClassFatal:
+			return nil, "", apiErr
+		case ClassRetryFew:
+			budget = c.cfg.NotFoundAttempts
+		case ClassThrottle:
+			c.cfg.Limiter.Throttled()
+		}
+		if attempt >= budget {
+			return nil, "", apiErr
+		}
+		wait := c.backoff(attempt)
+		c.log.Warn("api request failed, retrying",
+			append(logFields, zap.String("action", action), zap.Int("attempt", attempt),
+				zap.Int("http_status", apiErr.HTTPStatus), zap.String("code", apiErr.Code),
+				zap.String("request_id", apiErr.RequestID), zap.String("class", apiErr.Class.String()),
+				zap.Duration("backoff", wait), zap.String("error", apiErr.Error()))...)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, "", ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// backoff is exponential with full jitter: uniform in [0, min(cap, base*2^(attempt-1))].
+func (c *Client) backoff(attempt int) time.Duration {
+	d := c.cfg.BackoffBase << min(attempt-1, 20)
+	if d <= 0 || d > c.cfg.BackoffCap {
+		d = c.cfg.BackoffCap
+	}
+	return time.Duration(rand.Int64N(int64(d) + 1))
+}
+
+// once sends one attempt and classifies its answer.
+func (c *Client) once(ctx context.Context, action string, payload []byte) (json.RawMessage, string, *APIError) {
+	data, status, err := c.sdk.Client.CtxJson(ctx, action, url.Values{}, string(payload))
+	if err != nil && (status == 0 || status == 500) && len(data) == 0 {
+		// The SDK reports transport errors (and its own timeouts) as status 500 with no body.
+		code := "TransportError"
+		if errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
+			code = "Timeout"
+		}
+		return nil, "", &APIError{Action: action, Code: code, Class: ClassRetry, Err: redactErr(err)}
+	}
+	var env envelope
+	decErr := json.Unmarshal(data, &env)
+	meta := env.ResponseMetadata
+	if status < 200 || status > 299 {
+		e := &APIError{Action: action, HTTPStatus: status, RequestID: meta.RequestID}
+		if decErr == nil && meta.Error != nil {
+			e.Code, e.CodeN, e.Message = meta.Error.Code, meta.Error.CodeN, meta.Error.Message
+		} else {
+			e.Message = snippet(data)
+		}
+		e.Class = classify(status, e.Code)
+		return nil, meta.RequestID, e
+	}
+	if decErr != nil {
+		return nil, "", &APIError{Action: action, HTTPStatus: status, Code: "MalformedAnswer",
+			Class: ClassRetry, Message: "answer is not valid JSON: " + snippet(data)}
+	}
+	if meta.Error != nil && (meta.Error.Code != "" || meta.Error.CodeN != 0) {
+		e := &APIError{Action: action, HTTPStatus: status, Code: meta.Error.Code, CodeN: meta.Error.CodeN,
+			Message: meta.Error.Message, RequestID: meta.RequestID}
+		e.Class = classify(status, e.Code)
+		return nil, meta.RequestID, e
+	}
+	if len(env.Result) == 0 || bytes.Equal(env.Result, []byte("null")) {
+		return nil, meta.RequestID, &APIError{Action: action, HTTPStatus: status, Code: "MissingResult",
+			RequestID: meta.RequestID, Class: ClassRetry, Message: "HTTP 200 answer without Result"}
+	}
+	return env.Result, meta.RequestID, nil
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// redactErr keeps transport errors short; they never carry credentials (the SDK signs headers,
+// and URLs hold no secrets), but they can be long.
+func redactErr(err error) error {
+	s := err.Error()
+	if len(s) > 300 {
+		s = s[:300] + "…"
+	}
+	return errors.New(s)
+}
+
+func snippet(b []byte) string {
+	s := strings.TrimSpace(string(b))
+	if len(s) > 200 {
+		s = s[:200] + "…"
+	}
+	if s == "" {
+		s = "(empty body)"
+	}
+	return s
+}
+
+// Filter narrows a query; zero values mean "all".
+type Filter struct {
+	EventTypes []string `json:"event_types,omitempty"`
+	Statuses   []string `json:"statuses,omitempty"`
+	App        string   `json:"app,omitempty"`
+	Stream     string   `json:"stream,omitempty"`
+}
+
+// Key is a canonical text for the filter ("" when empty), used to key checkpoints and locks.
+func (f Filter) Key() string {
+	if len(f.EventTypes) == 0 && len(f.Statuses) == 0 && f.App == "" && f.Stream == "" {
+		return ""
+	}
+	var parts []string
+	if len(f.EventTypes) > 0 {
+		parts = append(parts, "event_type="+strings.Join(sortedCopy(f.EventTypes), ","))
+	}
+	if len(f.Statuses) > 0 {
+		parts = append(parts, "status="+strings.Join(sortedCopy(f.Statuses), ","))
+	}
+	if f.App != "" {
+		parts = append(parts, "app="+f.App)
+	}
+	if f.Stream != "" {
+		parts = append(parts, "stream="+f.Stream)
+	}
+	return strings.Join(parts, ";")
+}
+
+// Query is one page request of DescribeLiveCallbackData for one domain.
+type Query struct {
+	Domain     string
+	Filter     Filter
+	Start, End time.Time
+	PageNum    int
+	PageSize   int
+}
+
+// Page is one answer of DescribeLiveCallbackData.
+type Page struct {
+	Records    []callback.Record
+	TotalCount int
+	PageNum    int
+	RequestID  string
+}
+
+type describeResult struct {
+	CallbackInfoList []callback.Record `json:"CallbackInfoList"`
+	Pagination       *struct {
+		PageNum    int `json:"PageNum"`
+		PageSize   int `json:"PageSize"`
+		TotalCount int `json:"TotalCount"`
+	} `json:"Pagination"`
+}
+
+// TimeFormat is how query times are sent: RFC3339 in UTC, second precision.
+const TimeFormat = "2006-01-02T15:04:05Z07:00"
+
+// Describe fetches one page.
+func (c *Client) Describe(ctx context.Context, q Query, stats *Stats) (Page, error) {
+	body := &live.DescribeLiveCallbackDataBody{
+		StartTime: q.Start.UTC().Format(TimeFormat),
+		EndTime:   q.End.UTC().Format(TimeFormat),
+		PageNum:   ptr(int32(q.PageNum)),
+		PageSize:  ptr(int32(q.PageSize)),
+	}
+	if q.Domain != "" {
+		body.DomainList = []*string{ptr(q.Domain)}
+	}
+	for _, e := range q.Filter.EventTypes {
+		body.CallbackEventType = append(body.CallbackEventType, ptr(e))
+	}
+	for _, s := range q.Filter.Statuses {
+		body.CallbackStatus = append(body.CallbackStatus, ptr(s))
+	}
+	if q.Filter.App != "" {
+		body.App = ptr(q.Filter.App)
+	}
+	if q.Filter.Stream != "" {
+		body.Stream = ptr(q.Filter.Stream)
+	}
+	fields := []zap.Field{zap.String("domain", q.Domain), zap.Time("window_start", q.Start),
+		zap.Time("window_end", q.End), zap.Int("page", q.PageNum)}
+	for attempt := 1; ; attempt++ {
+		raw, reqID, err := c.call(ctx, ActionDescribe, body, stats, fields...)
+		if err != nil {
+			return Page{}, err
+		}
+		var res describeResult
+		if err := json.Unmarshal(raw, &res); err != nil || res.Pagination == nil {
+			// A 200 whose Result does not decode is a broken answer: retry within the budget.
+			msg := "Result has no Pagination"
+			if err != nil {
+				msg = "Result does not decode: " + err.Error()
+			}
+			if attempt >= c.cfg.MaxAttempts {
+				return Page{}, &APIError{Action: ActionDescribe, HTTPStatus: 200, Code: "MalformedResult",
+					RequestID: reqID, Class: ClassRetry, Message: msg, Attempts: attempt}
+			}
+			continue
+		}
+		return Page{Records: res.CallbackInfoList, TotalCount: res.Pagination.TotalCount, PageNum: q.PageNum, RequestID: reqID}, nil
+	}
+}
+
+// ListDomains returns every domain of the account (ListDomainDetail, paginated).
+func (c *Client) ListDomains(ctx context.Context, stats *Stats) ([]string, error) {
+	const size = 1000
+	var out []string
+	seen := map[string]bool{}
+	for page := int32(1); page <= 1000; page++ {
+		raw, _, err := c.call(ctx, ActionListDomains, &live.ListDomainDetailBody{PageNum: page, PageSize: size}, stats)
+		if err != nil {
+			return nil, err
+		}
+		var res struct {
+			Total      int `json:"Total"`
+			DomainList []struct {
+				Domain string `json:"Domain"`
+			} `json:"DomainList"`
+		}
+		if err := json.Unmarshal(raw, &res); err != nil {
+			return nil, &APIError{Action: ActionListDomains, HTTPStatus: 200, Code: "MalformedResult",
+				Class: ClassRetry, Message: err.Error()}
+		}
+		for _, d := range res.DomainList {
+			if d.Domain != "" && !seen[d.Domain] {
+				seen[d.Domain] = true
+				out = append(out, d.Domain)
+			}
+		}
+		if len(res.DomainList) < size || int(page)*size >= res.Total {
+			break
+		}
+	}
+	return out, nil
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,181 @@
+package extract
+
+import (
+	"fmt"
+	"math"
+	"time"
+)
+
+// The API's limits.
+const (
+	// MaxSpan is the longest time range one query may cover.
+	MaxSpan = 31 * 24 * time.Hour
+	// History is how far back the API keeps records.
+	History = 366 * 24 * time.Hour
+	// HistoryMargin keeps query starts a little inside the history limit, so that a request
+	// sent minutes after it was planned is still accepted.
+	HistoryMargin = 10 * time.Minute
+	// MaxPageNum and MaxPageSize bound pagination.
+	MaxPageNum  = 10000
+	MaxPageSize = 1000
+)
+
+// Range is a closed time range [Start, End], second precision.
+type Range struct {
+	Start, End time.Time
+}
+
+func (r Range) String() string {
+	return r.Start.UTC().Format(TimeFormat) + ".." + r.End.UTC().Format(TimeFormat)
+}
+
+// Empty reports whether the range holds no time.
+func (r Range) Empty() bool { return !r.End.After(r.Start) }
+
+// Horizon is the oldest instant a query planned at now may start at.
+func Horizon(now time.Time) time.Time {
+	return ceilSecond(now.Add(-History + HistoryMargin))
+}
+
+// SyncParams are the inputs of PlanSync.
+type SyncParams struct {
+	Now time.Time
+	// Watermark is the domain's checkpoint; nil when the domain has none yet.
+	Watermark       *time.Time
+	InitialLookback time.Duration
+	Overlap         time.Duration
+	Settle          time.Duration
+}
+
+// Plan is what a run will read, and what it cannot.
+type Plan struct {
+	Read Range
+	// Gap is the part of the wanted range older than the API's history; nil when none.
+	Gap *Range
+}
+
+// PlanSync turns a checkpoint into the range an incremental run reads: from watermark −
+// overlap (or now − initial lookback for a new domain) to now − settle, clamped to the history
+// limit. The range may be empty (nothing settled yet).
+func PlanSync(p SyncParams) Plan {
+	end := p.Now.Add(-p.Settle).Truncate(time.Second)
+	var start time.Time
+	if p.Watermark != nil {
+		start = p.Watermark.Add(-p.Overlap)
+	} else {
+		start = p.Now.Add(-p.InitialLookback)
+	}
+	return clamp(Range{Start: start.Truncate(time.Second), End: end}, p.Now)
+}
+
+// PlanBackfill validates and clamps a backfill range. It never reads past now.
+func PlanBackfill(start, end, now time.Time) (Plan, error) {
+	if !end.After(start) {
+		return Plan{}, fmt.Errorf("backfill --end %s is not after --start %s: give a range with start before end",
+			end.Format(time.RFC3339), start.Format(time.RFC3339))
+	}
+	if start.After(now) {
+		return Plan{}, fmt.Errorf("backfill --start %s is in the future: give a start before now (%s)",
+			start.Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+	}
+	if end.After(now) {
+		end = now
+	}
+	r := Range{Start: start.Truncate(time.Second), End: ceilSecond(end)}
+	if r.End.After(now) {
+		r.End = now.Truncate(time.Second)
+	}
+	return clamp(r, now), nil
+}
+
+func clamp(r Range, now time.Time) Plan {
+	h := Horizon(now)
+	var plan Plan
+	if r.Start.Before(h) {
+		gapEnd := h
+		if r.End.Before(gapEnd) {
+			gapEnd = r.End
+		}
+		plan.Gap = &Range{Start: r.Start, End: gapEnd}
+		r.Start = h
+	}
+	if r.End.Before(r.Start) {
+		r.End = r.Start
+	}
+	plan.Read = r
+	return plan
+}
+
+func ceilSecond(t time.Time) time.Time {
+	tt := t.Truncate(time.Second)
+	if tt.Before(t) {
+		tt = tt.Add(time.Second)
+	}
+	return tt
+}
+
+// Sizer chooses window spans from the record density it has observed, so that a window holds
+// about TargetPages pages: sparse ranges take one request per 31 days, dense days are cut into
+// windows small enough for one transaction each.
+type Sizer struct {
+	PageSize    int
+	TargetPages int
+	density     float64 // records per second; 0 = unknown
+}
+
+// NewSizer returns a Sizer for pageSize-record pages and windows of about targetPages pages.
+func NewSizer(pageSize, targetPages int) *Sizer {
+	return &Sizer{PageSize: pageSize, TargetPages: targetPages}
+}
+
+// MaxRecords is the most records a window may hold before it is split: twice the target, and
+// never more than the API's page-number limit can reach.
+func (s *Sizer) MaxRecords() int {
+	return min(2*s.TargetPages, MaxPageNum) * s.PageSize
+}
+
+// Observe records that span held count records.
+func (s *Sizer) Observe(span time.Duration, count int) {
+	sec := math.Max(span.Seconds(), 1)
+	s.density = float64(count) / sec
+}
+
+// Next returns the end of the window that starts at start, at most end.
+func (s *Sizer) Next(start, end time.Time) time.Time {
+	span := MaxSpan
+	if s.density > 0 {
+		want := float64(s.TargetPages*s.PageSize) / s.density
+		if d := time.Duration(want * float64(time.Second)); d < span {
+			span = max(d.Truncate(time.Second), time.Second)
+		}
+	}
+	if w := start.Add(span); w.Before(end) {
+		return w
+	}
+	return end
+}
+
+// Split cuts r into n contiguous parts that touch at their edges (each part's end is the next
+// one's start, so a record exactly at an edge is read by both and archived once).
+func Split(r Range, n int) []Range {
+	total := r.End.Sub(r.Start)
+	if n < 2 || total < 2*time.Second {
+		return []Range{r}
+	}
+	step := (total / time.Duration(n)).Truncate(time.Second)
+	if step < time.Second {
+		step = time.Second
+	}
+	var out []Range
+	for s := r.Start; s.Before(r.End); s = s.Add(step) {
+		e := s.Add(step)
+		if !e.Before(r.End) || r.End.Sub(e) < step/2 {
+			e = r.End
+		}
+		out = append(out, Range{Start: s, End: e})
+		if e.Equal(r.End) {
+			break
+		}
+	}
+	return out
+}
