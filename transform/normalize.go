@@ -1,0 +1,149 @@
+package transform
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/cbarchive/cbarchive/callback"
+)
+
+// ErrCallbackTime means a record's CallbackTime is empty or not an RFC3339 time: the record
+// has no place in the time-partitioned archive and goes to callback_rejects (see NewReject).
+var ErrCallbackTime = errors.New("CallbackTime is empty or not an RFC3339 time")
+
+// maxReasonValue bounds how much of an offending value a reject reason quotes.
+const maxReasonValue = 200
+
+// Normalize turns one API record into a row, following the rules in the package
+// documentation. It fails only when the record cannot be stored at all (today: CallbackTime
+// empty or unparseable, ErrCallbackTime); the caller then stores NewReject(rec, err).
+// It never fails or truncates because of text PostgreSQL cannot hold: such text is replaced
+// and the original kept in RawOriginal.
+func Normalize(rec callback.Record) (Row, error) {
+	callbackTime, ok := parseTime(rec.CallbackTime)
+	if !ok {
+		return Row{}, fmt.Errorf("%w: %s", ErrCallbackTime, quoteValue(rec.CallbackTime))
+	}
+
+	var f [15]string
+	sanitized := receivedTextLost(rec.Raw)
+	for i, s := range rec.Fields() {
+		var changed bool
+		f[i], changed = sanitizeString(s)
+		sanitized = sanitized || changed
+	}
+	const (
+		iDomain = iota
+		iApp
+		iStream
+		iCallbackTime
+		iEventType
+		iMethod
+		iAddress
+		iStatus
+		iBody
+		iResponseCode
+		iResponseHeader
+		iResponseBody
+		iResponseTime
+		iErrorCode
+		iErrorMessage
+	)
+
+	row := Row{
+		Domain:       f[iDomain],
+		App:          f[iApp],
+		Stream:       f[iStream],
+		EventType:    f[iEventType],
+		CallbackTime: callbackTime,
+		Method:       f[iMethod],
+		Address:      f[iAddress],
+		Status:       f[iStatus],
+		RequestBody:  f[iBody],
+		ResponseBody: f[iResponseBody],
+		ErrorCode:    f[iErrorCode],
+		ErrorMessage: f[iErrorMessage],
+		RulesVersion: RulesVersion,
+	}
+
+	var changed bool
+	row.RequestBodyJSON, changed = bodyJSON(f[iBody])
+	sanitized = sanitized || changed
+	row.ResponseBodyJSON, changed = bodyJSON(f[iResponseBody])
+	sanitized = sanitized || changed
+
+	if code, err := strconv.ParseInt(strings.TrimSpace(f[iResponseCode]), 10, 32); err == nil {
+		c := int32(code)
+		row.ResponseCode = &c
+	}
+
+	var headers map[string]string
+	row.ResponseStatusLine, headers = ParseHeaders(f[iResponseHeader])
+	row.ResponseHeaders = HeadersJSON(headers)
+
+	if t, ok := parseTime(f[iResponseTime]); ok {
+		row.ResponseTime = &t
+		ms := latencyMS(callbackTime, t)
+		row.LatencyMS = &ms
+	}
+
+	row.Raw = encodeRaw(&f)
+	row.Sanitized = sanitized
+	if sanitized {
+		row.RawOriginal = originalBytes(&rec)
+	}
+	row.IdentityHash = IdentityHash(&rec)
+	row.ContentHash = ContentHash(&rec)
+	return row, nil
+}
+
+// encodeRaw writes the raw column: a JSON object of the 15 (sanitized) fields as strings, in
+// the order of callback.FieldNames.
+func encodeRaw(f *[15]string) []byte {
+	size := 2
+	for i, s := range f {
+		size += len(callback.FieldNames[i]) + len(s) + 6
+	}
+	b := make([]byte, 0, size)
+	b = append(b, '{')
+	for i, s := range f {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, callback.FieldNames[i])
+		b = append(b, ':')
+		b = appendJSONString(b, s)
+	}
+	return append(b, '}')
+}
+
+// NewReject builds the callback_rejects entry for a record Normalize refused with err.
+// Raw is the record as received (rec.Raw) or, for a record not decoded from an answer, the
+// fields/1 encoding that RecordFromRow reads; Hash is sha256(Raw); Reason is err's text and
+// Domain the record's domain, both made storable as text.
+func NewReject(rec callback.Record, err error) Reject {
+	raw := []byte(rec.Raw)
+	if raw == nil {
+		raw = encodeFields(&rec)
+	} else {
+		raw = append([]byte(nil), raw...)
+	}
+	sum := sha256.Sum256(raw)
+	reason := "rejected"
+	if err != nil {
+		reason, _ = sanitizeString(err.Error())
+	}
+	domain, _ := sanitizeString(rec.Domain)
+	return Reject{Domain: domain, Raw: raw, Reason: reason, Hash: sum[:]}
+}
+
+// quoteValue quotes s for an error message, cut to maxReasonValue bytes.
+func quoteValue(s string) string {
+	if len(s) > maxReasonValue {
+		return strconv.Quote(s[:maxReasonValue]) + "…"
+	}
+	return strconv.Quote(s)
+}

@@ -1,0 +1,177 @@
+package transform
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"unicode/utf8"
+
+	"github.com/cbarchive/cbarchive/callback"
+)
+
+// fieldsFormatKey and fieldsFormatPrefix mark the record encoding this package writes when no
+// received bytes exist (a record built in code rather than decoded from an API answer): a JSON
+// object that starts with {"$cbarchive":"fields/1", followed by the 15 fields in the order of
+// callback.FieldNames. A field that is valid UTF-8 is a JSON string (NUL as \u0000), which
+// every JSON decoder returns byte for byte; a field that is not valid UTF-8 is an object
+// {"base64":"…"} holding its exact bytes. The whole is valid JSON. An API answer never starts
+// with that key, so the prefix tells the two apart.
+const fieldsFormatKey = "$cbarchive"
+
+var fieldsFormatPrefix = []byte(`{"` + fieldsFormatKey + `":"fields/1"`)
+
+// encodeFields writes the record's 15 fields in the fields/1 format (see fieldsFormatPrefix).
+func encodeFields(rec *callback.Record) []byte {
+	fields := rec.Fields()
+	size := len(fieldsFormatPrefix) + 2
+	for i, f := range fields {
+		size += len(callback.FieldNames[i]) + len(f) + 8
+	}
+	b := make([]byte, 0, size)
+	b = append(b, fieldsFormatPrefix...)
+	for i, f := range fields {
+		b = append(b, ',')
+		b = appendJSONString(b, callback.FieldNames[i])
+		b = append(b, ':')
+		if utf8.ValidString(f) {
+			b = appendJSONString(b, f)
+			continue
+		}
+		b = append(b, `{"base64":"`...)
+		b = base64.StdEncoding.AppendEncode(b, []byte(f))
+		b = append(b, `"}`...)
+	}
+	return append(b, '}')
+}
+
+// RecordFromRow recovers the record a row was derived from: from rawOriginal (the row's
+// raw_original column) when it is non-nil, else from raw (the row's raw column). The 15
+// fields come back byte for byte as Normalize saw them, so normalizing the result again
+// gives the same hashes. rawOriginal may be either the bytes received from the API, which
+// the returned record then carries as Raw, or this package's own fields/1 encoding. Reject.Raw
+// can be passed as raw too.
+func RecordFromRow(raw []byte, rawOriginal []byte) (callback.Record, error) {
+	b := raw
+	if rawOriginal != nil {
+		b = rawOriginal
+	}
+	if bytes.HasPrefix(b, fieldsFormatPrefix) {
+		rec, err := decodeFields(b)
+		if err != nil {
+			return callback.Record{}, fmt.Errorf("recover record from %s encoding: %w", fieldsFormatKey, err)
+		}
+		return rec, nil
+	}
+	var rec callback.Record
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return callback.Record{}, fmt.Errorf("recover record: %w", err)
+	}
+	if rawOriginal == nil {
+		// The raw column is this package's own re-encoding, not bytes as received.
+		rec.Raw = nil
+	}
+	return rec, nil
+}
+
+// decodeFields reads the fields/1 encoding written by encodeFields.
+func decodeFields(b []byte) (callback.Record, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return callback.Record{}, err
+	}
+	var rec callback.Record
+	ptrs := fieldPointers(&rec)
+	for i, name := range callback.FieldNames {
+		v, ok := m[name]
+		if !ok {
+			return callback.Record{}, fmt.Errorf("field %s missing", name)
+		}
+		switch {
+		case len(v) > 0 && v[0] == '"':
+			if err := json.Unmarshal(v, ptrs[i]); err != nil {
+				return callback.Record{}, fmt.Errorf("field %s: %w", name, err)
+			}
+		case len(v) > 0 && v[0] == '{':
+			var enc struct {
+				Base64 *string `json:"base64"`
+			}
+			if err := json.Unmarshal(v, &enc); err != nil {
+				return callback.Record{}, fmt.Errorf("field %s: %w", name, err)
+			}
+			if enc.Base64 == nil {
+				return callback.Record{}, fmt.Errorf("field %s: object without base64", name)
+			}
+			dec, err := base64.StdEncoding.DecodeString(*enc.Base64)
+			if err != nil {
+				return callback.Record{}, fmt.Errorf("field %s: %w", name, err)
+			}
+			*ptrs[i] = string(dec)
+		default:
+			return callback.Record{}, fmt.Errorf("field %s: %w", name, errors.New("neither a string nor a base64 object"))
+		}
+	}
+	return rec, nil
+}
+
+// fieldPointers returns pointers to the 15 fields in the order of callback.FieldNames.
+func fieldPointers(r *callback.Record) [15]*string {
+	return [15]*string{
+		&r.Domain, &r.App, &r.Stream, &r.CallbackTime, &r.CallbackEventType, &r.CallbackMethod,
+		&r.CallbackAddress, &r.CallbackStatus, &r.CallbackBody, &r.CallbackResponseCode,
+		&r.CallbackResponseHeader, &r.CallbackResponseBody, &r.CallbackResponseTime,
+		&r.CallbackErrorCode, &r.CallbackErrorMessage,
+	}
+}
+
+// originalBytes returns what raw_original stores for a sanitized record: the bytes received
+// from the API (rec.Raw) when they decode to exactly the record's fields, else the fields/1
+// encoding of the fields, so that RecordFromRow always gives the fields back.
+func originalBytes(rec *callback.Record) []byte {
+	if rec.Raw != nil && !bytes.HasPrefix(rec.Raw, fieldsFormatPrefix) {
+		var got callback.Record
+		if json.Unmarshal(rec.Raw, &got) == nil && got.Fields() == rec.Fields() {
+			return bytes.Clone(rec.Raw)
+		}
+	}
+	return encodeFields(rec)
+}
+
+// receivedTextLost reports whether decoding the received bytes raw already replaced text
+// (invalid UTF-8, or a \u escape of an unpaired surrogate, both of which encoding/json turns
+// into U+FFFD), so that the record's fields no longer hold what the API sent.
+func receivedTextLost(raw []byte) bool {
+	if raw == nil {
+		return false
+	}
+	if !utf8.Valid(raw) {
+		return true
+	}
+	for i := 0; ; {
+		j := bytes.IndexByte(raw[i:], '\\')
+		if j < 0 {
+			return false
+		}
+		i += j
+		if i+1 >= len(raw) {
+			return false
+		}
+		if raw[i+1] != 'u' || i+6 > len(raw) {
+			i += 2
+			continue
+		}
+		r := hex4(raw[i+2 : i+6])
+		switch {
+		case isLowSurrogate(r):
+			return true
+		case isHighSurrogate(r):
+			if i+12 > len(raw) || raw[i+6] != '\\' || raw[i+7] != 'u' || !isLowSurrogate(hex4(raw[i+8:i+12])) {
+				return true
+			}
+			i += 12
+		default:
+			i += 6
+		}
+	}
+}
