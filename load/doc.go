@@ -1,0 +1,14 @@
+// Package load writes what the pipeline archives into PostgreSQL: a window's rows, its rejects
+// and its checkpoint in one transaction, plus the bookkeeping around runs (sync_runs), lost
+// ranges (sync_gaps), per-(domain, filter) advisory locks and schema migrations.
+//
+// A window is staged with COPY into a per-connection TEMP table and merged with one set-based
+// INSERT … SELECT … ON CONFLICT statement. Rows equal to what is archived are dropped before the
+// insert, so a re-read writes nothing (no new tuple versions, no WAL): the archive's promises 2, 3,
+// 4 and 7 in the project's CONTRACT.md are kept here.
+//
+// What this package must not do: call the API, normalize records (that is package transform),
+// log (it returns errors that say what to do; the caller logs), read configuration from the
+// environment, or relax durability (synchronous_commit, fsync) behind the caller's back. Errors
+// never contain the password of the database URL.
+package load

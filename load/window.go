@@ -1,0 +1,398 @@
+package load
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/cbarchive/cbarchive/transform"
+)
+
+// WindowOpts describes one window load.
+type WindowOpts struct {
+	// Key is the (domain, filter) whose checkpoint the window may advance.
+	Key CheckpointKey
+	// Filter is stored on the checkpoint when Commit creates it. Default: {}.
+	Filter json.RawMessage
+	// RunID is recorded on rejects (first_run_id, last_run_id).
+	RunID string
+	// Start and End are the window's time range, for errors.
+	Start, End time.Time
+	// Advance, when non-nil, makes Commit move the checkpoint's watermark to *Advance, never
+	// backwards (GREATEST), creating the checkpoint with first_start = FirstStart if absent.
+	// Nil (backfill) leaves the checkpoint alone.
+	Advance *time.Time
+	// FirstStart is the new checkpoint's first_start; only used when Advance creates it.
+	FirstStart time.Time
+}
+
+// Counts says what a window did to callback_records and callback_rejects.
+type Counts struct {
+	New       int64 // rows inserted
+	Updated   int64 // rows whose response side changed, updated in place
+	Unchanged int64 // rows equal to what is archived: nothing written
+	Rejected  int64 // records that went to callback_rejects
+}
+
+// Add sums two Counts.
+func (c Counts) Add(o Counts) Counts {
+	return Counts{c.New + o.New, c.Updated + o.Updated, c.Unchanged + o.Unchanged, c.Rejected + o.Rejected}
+}
+
+// Window is one window's load in progress: a transaction on a connection of its own, with the
+// window's rows staged in a TEMP table until Commit merges them. A Window is not safe for
+// concurrent use; always call Rollback (e.g. deferred), which is a no-op after Commit.
+type Window struct {
+	s    *Store
+	o    WindowOpts
+	conn *pgxpool.Conn
+	tx   pgx.Tx
+
+	staged   int64
+	months   map[month]bool
+	lo, hi   time.Time // callback_time bounds of the staged rows
+	rejects  []transform.Reject
+	rejected int64
+
+	err  error // first failure: the transaction is unusable after it
+	done bool
+}
+
+const stagingTable = "cbarchive_staging"
+
+// stagingColumns is the order COPY sends; JSON columns are text here and cast to jsonb only for
+// the rows that are actually written, so re-reads never parse JSON.
+var stagingColumns = []string{
+	"domain", "app", "stream", "event_type", "callback_time", "method", "address", "status",
+	"request_body", "request_body_json", "response_code", "response_status_line",
+	"response_headers", "response_body", "response_body_json", "response_time", "latency_ms",
+	"error_code", "error_message", "raw", "raw_original", "sanitized", "identity_hash",
+	"content_hash", "rules_version",
+}
+
+// createStaging makes the connection's staging table on first use. ON COMMIT DELETE ROWS
+// empties it at every commit; a rollback discards its rows anyway.
+const createStaging = `CREATE TEMP TABLE IF NOT EXISTS ` + stagingTable + ` (
+	domain text, app text, stream text, event_type text, callback_time timestamptz,
+	method text, address text, status text, request_body text, request_body_json text,
+	response_code integer, response_status_line text, response_headers text,
+	response_body text, response_body_json text, response_time timestamptz, latency_ms bigint,
+	error_code text, error_message text, raw text, raw_original bytea, sanitized boolean,
+	identity_hash bytea, content_hash bytea, rules_version smallint
+) ON COMMIT DELETE ROWS`
+
+// BeginWindow acquires a connection, begins the window's transaction and prepares the staging
+// table. The caller must end it with Commit or Rollback.
+func (s *Store) BeginWindow(ctx context.Context, o WindowOpts) (*Window, error) {
+	w := &Window{s: s, o: o, months: make(map[month]bool)}
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, w.wrap(fmt.Errorf("acquire connection: %w", translate(err)))
+	}
+	w.conn = conn
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		conn.Release()
+		return nil, w.wrap(fmt.Errorf("begin: %w", translate(err)))
+	}
+	w.tx = tx
+	if _, err := tx.Exec(ctx, createStaging); err != nil {
+		w.Rollback()
+		return nil, w.wrap(fmt.Errorf("create staging table: %w", translate(err)))
+	}
+	return w, nil
+}
+
+// wrap names the window in an error.
+func (w *Window) wrap(err error) error {
+	return fmt.Errorf("load window %s..%s of %s: %w",
+		w.o.Start.UTC().Format(time.RFC3339), w.o.End.UTC().Format(time.RFC3339), w.o.Key, err)
+}
+
+// fail records the window's first failure; the transaction is unusable after it.
+func (w *Window) fail(err error) error {
+	if w.err == nil {
+		w.err = err
+	}
+	return err
+}
+
+func (w *Window) usable() error {
+	if w.done {
+		return w.wrap(errors.New("window already committed or rolled back"))
+	}
+	return w.err
+}
+
+// AddRows stages one page of rows with COPY. Pages may come in any order.
+func (w *Window) AddRows(ctx context.Context, rows []transform.Row) error {
+	if err := w.usable(); err != nil {
+		return err
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	for i := range rows {
+		r := &rows[i]
+		if len(r.IdentityHash) == 0 || len(r.ContentHash) == 0 {
+			return w.fail(w.wrap(fmt.Errorf("row %d (callback_time %s) has no identity or content hash: a bug in transform",
+				i, r.CallbackTime.UTC().Format(time.RFC3339Nano))))
+		}
+		if r.CallbackTime.IsZero() {
+			return w.fail(w.wrap(fmt.Errorf("row %d has no callback_time: a bug in transform", i)))
+		}
+	}
+	src := &rowSource{rows: rows, i: -1, vals: make([]any, len(stagingColumns))}
+	n, err := w.tx.CopyFrom(ctx, pgx.Identifier{"pg_temp", stagingTable}, stagingColumns, src)
+	if err != nil {
+		return w.fail(w.wrap(fmt.Errorf("stage %d rows: %w", len(rows), translate(err))))
+	}
+	w.staged += n
+	for i := range rows {
+		t := rows[i].CallbackTime
+		w.months[monthOf(t)] = true
+		if w.lo.IsZero() || t.Before(w.lo) {
+			w.lo = t
+		}
+		if w.hi.IsZero() || t.After(w.hi) {
+			w.hi = t
+		}
+	}
+	return nil
+}
+
+// rowSource feeds rows to CopyFrom, reusing one slice of values.
+type rowSource struct {
+	rows []transform.Row
+	i    int
+	vals []any
+}
+
+func (s *rowSource) Next() bool { s.i++; return s.i < len(s.rows) }
+func (s *rowSource) Err() error { return nil }
+func (s *rowSource) Values() ([]any, error) {
+	r := &s.rows[s.i]
+	v := s.vals
+	v[0], v[1], v[2], v[3] = r.Domain, r.App, r.Stream, r.EventType
+	v[4], v[5], v[6], v[7] = r.CallbackTime, r.Method, r.Address, r.Status
+	v[8], v[9], v[10], v[11] = r.RequestBody, r.RequestBodyJSON, r.ResponseCode, r.ResponseStatusLine
+	v[12], v[13], v[14], v[15] = r.ResponseHeaders, r.ResponseBody, r.ResponseBodyJSON, r.ResponseTime
+	v[16], v[17], v[18], v[19] = r.LatencyMS, r.ErrorCode, r.ErrorMessage, r.Raw
+	v[20], v[21], v[22], v[23] = r.RawOriginal, r.Sanitized, r.IdentityHash, r.ContentHash
+	v[24] = r.RulesVersion
+	return v, nil
+}
+
+// AddRejects keeps rejected records for Commit, which upserts them into callback_rejects.
+func (w *Window) AddRejects(ctx context.Context, rejects []transform.Reject) error {
+	if err := w.usable(); err != nil {
+		return err
+	}
+	w.rejects = append(w.rejects, rejects...)
+	w.rejected += int64(len(rejects))
+	return nil
+}
+
+// Reset discards every staged row and reject: the window is being read again (after the API's
+// pagination drifted). The transaction stays open.
+func (w *Window) Reset(ctx context.Context) error {
+	if err := w.usable(); err != nil {
+		return err
+	}
+	if _, err := w.tx.Exec(ctx, `TRUNCATE pg_temp.`+stagingTable); err != nil {
+		return w.fail(w.wrap(fmt.Errorf("reset staging: %w", translate(err))))
+	}
+	w.staged, w.rejected, w.rejects = 0, 0, nil
+	w.months = make(map[month]bool)
+	w.lo, w.hi = time.Time{}, time.Time{}
+	return nil
+}
+
+// Staged returns the number of rows staged since BeginWindow or the last Reset.
+func (w *Window) Staged() int64 { return w.staged }
+
+// Commit merges the staged rows into callback_records (creating missing monthly partitions
+// first, in a transaction of their own), upserts the rejects, advances the checkpoint when asked,
+// and commits all of it at once. On any error nothing of the window is committed.
+func (w *Window) Commit(ctx context.Context) (Counts, error) {
+	if err := w.usable(); err != nil {
+		return Counts{}, err
+	}
+	c, err := w.commit(ctx)
+	if err != nil {
+		w.fail(err)
+		w.Rollback()
+		return Counts{}, w.wrap(err)
+	}
+	return c, nil
+}
+
+func (w *Window) commit(ctx context.Context) (Counts, error) {
+	var c Counts
+	if w.staged > 0 {
+		if err := w.s.ensurePartitions(ctx, w.months); err != nil {
+			return c, err
+		}
+		err := w.tx.QueryRow(ctx, mergeSQL, w.lo, w.hi).Scan(&c.New, &c.Updated)
+		if err != nil {
+			err = translate(err)
+			if strings.Contains(err.Error(), "no partition") {
+				w.s.forgetPartitions()
+			}
+			return c, fmt.Errorf("merge %d staged rows: %w", w.staged, err)
+		}
+		c.Unchanged = w.staged - c.New - c.Updated
+	}
+	if len(w.rejects) > 0 {
+		if err := w.upsertRejects(ctx); err != nil {
+			return c, err
+		}
+		c.Rejected = w.rejected
+	}
+	if w.o.Advance != nil {
+		filter := w.o.Filter
+		if len(filter) == 0 {
+			filter = json.RawMessage(`{}`)
+		}
+		if _, err := w.tx.Exec(ctx, advanceSQL, w.o.Key.Domain, w.o.Key.FilterKey, string(filter),
+			w.o.FirstStart, *w.o.Advance); err != nil {
+			return c, fmt.Errorf("advance checkpoint to %s: %w", w.o.Advance.UTC().Format(time.RFC3339), translate(err))
+		}
+	}
+	if err := w.tx.Commit(ctx); err != nil {
+		return c, fmt.Errorf("commit: %w", translate(err))
+	}
+	w.done = true
+	w.conn.Release()
+	return c, nil
+}
+
+// Rollback abandons the window. It is idempotent, safe after Commit, and works even when the
+// caller's context is already cancelled.
+func (w *Window) Rollback() {
+	if w.done {
+		return
+	}
+	w.done = true
+	if w.tx != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		// pgx closes the connection when the rollback itself fails, so a broken connection
+		// never returns to the pool.
+		_ = w.tx.Rollback(ctx)
+		cancel()
+	}
+	if w.conn != nil {
+		w.conn.Release()
+	}
+}
+
+// recordColumns are callback_records' columns in staging order, as the INSERT writes them.
+const mergeSQL = `
+WITH staged AS (
+	SELECT s.*,
+		(row_number() OVER (PARTITION BY s.domain, s.callback_time, s.identity_hash
+			ORDER BY s.content_hash) - 1)::integer AS ordinal
+	FROM pg_temp.` + stagingTable + ` s
+), changed AS (
+	SELECT st.* FROM staged st
+	WHERE NOT EXISTS (
+		SELECT 1 FROM callback_records c
+		WHERE c.domain = st.domain AND c.callback_time = st.callback_time
+		  AND c.identity_hash = st.identity_hash AND c.ordinal = st.ordinal
+		  AND c.content_hash = st.content_hash
+		  AND c.callback_time BETWEEN $1::timestamptz AND $2::timestamptz)
+), merged AS (
+	INSERT INTO callback_records AS r (
+		domain, app, stream, event_type, callback_time, method, address, status,
+		request_body, request_body_json, response_code, response_status_line,
+		response_headers, response_body, response_body_json, response_time, latency_ms,
+		error_code, error_message, raw, raw_original, sanitized, identity_hash, ordinal,
+		content_hash, rules_version)
+	SELECT domain, app, stream, event_type, callback_time, method, address, status,
+		request_body, request_body_json::jsonb, response_code, response_status_line,
+		coalesce(response_headers, '{}')::jsonb, response_body, response_body_json::jsonb,
+		response_time, latency_ms, error_code, error_message, raw::jsonb, raw_original,
+		coalesce(sanitized, false), identity_hash, ordinal, content_hash, rules_version
+	FROM changed
+	ON CONFLICT ON CONSTRAINT callback_records_key DO UPDATE SET
+		app = excluded.app, stream = excluded.stream, event_type = excluded.event_type,
+		method = excluded.method, address = excluded.address, status = excluded.status,
+		request_body = excluded.request_body, request_body_json = excluded.request_body_json,
+		response_code = excluded.response_code,
+		response_status_line = excluded.response_status_line,
+		response_headers = excluded.response_headers, response_body = excluded.response_body,
+		response_body_json = excluded.response_body_json,
+		response_time = excluded.response_time, latency_ms = excluded.latency_ms,
+		error_code = excluded.error_code, error_message = excluded.error_message,
+		raw = excluded.raw, raw_original = excluded.raw_original,
+		sanitized = excluded.sanitized, content_hash = excluded.content_hash,
+		rules_version = excluded.rules_version, updated_at = now()
+	WHERE r.content_hash IS DISTINCT FROM excluded.content_hash
+	-- RETURNING (xmax = 0) is refused on partitioned tables ("cannot retrieve a system column
+	-- in this context"). A row inserted by this statement has first_seen_at = now() (this
+	-- transaction's start); an updated row keeps the first_seen_at of an earlier transaction.
+	RETURNING (r.first_seen_at = now()) AS inserted
+)
+SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM merged`
+
+const advanceSQL = `
+INSERT INTO sync_checkpoints AS c (domain, filter_key, filter, first_start, watermark)
+VALUES ($1, $2, $3::jsonb, $4, $5)
+ON CONFLICT (domain, filter_key) DO UPDATE
+SET watermark = GREATEST(c.watermark, excluded.watermark), updated_at = now()`
+
+const rejectsSQL = `
+INSERT INTO callback_rejects AS j (domain, reject_hash, raw, raw_text, reason, first_run_id, last_run_id)
+SELECT d, h, r, t, why, $6, $6
+FROM unnest($1::text[], $2::bytea[], $3::bytea[], $4::text[], $5::text[]) AS u(d, h, r, t, why)
+ON CONFLICT (domain, reject_hash) DO UPDATE
+SET last_seen_at = now(), last_run_id = excluded.last_run_id, reason = excluded.reason,
+	seen_count = j.seen_count + 1`
+
+func (w *Window) upsertRejects(ctx context.Context) error {
+	type key struct{ domain, hash string }
+	seen := make(map[key]bool, len(w.rejects))
+	var domains, texts, reasons []string
+	var hashes, raws [][]byte
+	for _, r := range w.rejects {
+		h := r.Hash
+		if len(h) == 0 {
+			sum := sha256.Sum256(r.Raw)
+			h = sum[:]
+		}
+		k := key{r.Domain, string(h)}
+		if seen[k] { // the same record twice in one window: one upsert
+			continue
+		}
+		seen[k] = true
+		raw := r.Raw
+		if raw == nil {
+			raw = []byte{}
+		}
+		domains = append(domains, pgText(r.Domain))
+		hashes = append(hashes, h)
+		raws = append(raws, raw)
+		texts = append(texts, pgText(string(raw)))
+		reasons = append(reasons, pgText(r.Reason))
+	}
+	if _, err := w.tx.Exec(ctx, rejectsSQL, domains, hashes, raws, texts, reasons, w.o.RunID); err != nil {
+		return fmt.Errorf("record %d rejects: %w", len(domains), translate(err))
+	}
+	return nil
+}
+
+// pgText makes s storable in a text column: invalid UTF-8 and NUL become U+FFFD.
+func pgText(s string) string {
+	if utf8.ValidString(s) && !strings.ContainsRune(s, 0) {
+		return s
+	}
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
+}
