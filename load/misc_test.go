@@ -1,0 +1,197 @@
+package load
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cbarchive/cbarchive/internal/pgtest"
+)
+
+func TestMigrateUpDownToZeroUp(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := pgtest.NewDatabase(t)
+	s, err := Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.CheckSchema(ctx); !errors.Is(err, ErrSchemaOutdated) {
+		t.Fatalf("CheckSchema on an empty database: got %v, want ErrSchemaOutdated", err)
+	}
+	if err := s.CheckSchema(ctx); err == nil || !strings.Contains(err.Error(), "migrate up") {
+		t.Fatalf("CheckSchema error does not tell what to do: %v", err)
+	}
+	var out bytes.Buffer
+	for _, dir := range []string{MigrateUp, MigrateStatus, MigrateDownToZero, MigrateUp} {
+		if err := Migrate(ctx, url, dir, &out); err != nil {
+			t.Fatalf("migrate %s: %v\n%s", dir, err, out.String())
+		}
+	}
+	if !strings.Contains(out.String(), "00001_archive.sql") {
+		t.Errorf("migrate printed nothing useful:\n%s", out.String())
+	}
+	if err := s.CheckSchema(ctx); err != nil {
+		t.Fatalf("CheckSchema after up: %v", err)
+	}
+	if err := Migrate(ctx, url, "sideways", &out); err == nil {
+		t.Fatal("migrate sideways succeeded")
+	}
+	// One step down leaves the schema outdated again.
+	if err := Migrate(ctx, url, MigrateDown, &out); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CheckSchema(ctx); !errors.Is(err, ErrSchemaOutdated) {
+		t.Fatalf("CheckSchema after down: got %v, want ErrSchemaOutdated", err)
+	}
+}
+
+func TestOpenErrorsNeverShowThePassword(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, url := range []string{
+		"postgres://postgres:s3cr3t-pw@127.0.0.1:1/nope?sslmode=disable&connect_timeout=2",
+		"postgres://postgres:s3cr3t-pw@127.0.0.1:5432/nope?sslmode=bogus",
+		"host=127.0.0.1 port=1 user=postgres password=s3cr3t-pw connect_timeout=2",
+	} {
+		_, err := Open(ctx, url)
+		if err == nil {
+			t.Fatalf("Open(%q) succeeded", url)
+		}
+		if strings.Contains(err.Error(), "s3cr3t-pw") {
+			t.Errorf("error shows the password: %v", err)
+		}
+		if err := Migrate(ctx, url, MigrateStatus, &bytes.Buffer{}); err == nil || strings.Contains(err.Error(), "s3cr3t-pw") {
+			t.Errorf("Migrate error shows the password or is nil: %v", err)
+		}
+	}
+}
+
+func TestLocks(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s1, url := testStore(t)
+	s2, err := Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	key := CheckpointKey{Domain: "lock.example"}
+
+	unlock, ok, err := s1.TryLock(ctx, key)
+	if err != nil || !ok {
+		t.Fatalf("first TryLock: ok=%v err=%v", ok, err)
+	}
+	if _, ok, err := s2.TryLock(ctx, key); err != nil || ok {
+		t.Fatalf("second TryLock: ok=%v err=%v, want refused", ok, err)
+	}
+	// Another key is independent.
+	u2, ok, err := s2.TryLock(ctx, CheckpointKey{Domain: "lock.example", FilterKey: "f"})
+	if err != nil || !ok {
+		t.Fatalf("TryLock of another key: ok=%v err=%v", ok, err)
+	}
+	u2()
+
+	start := time.Now()
+	_, err = s2.Lock(ctx, key, 600*time.Millisecond)
+	var le *LockedError
+	if !errors.Is(err, ErrLocked) || !errors.As(err, &le) {
+		t.Fatalf("Lock while held: got %v, want LockedError", err)
+	}
+	if time.Since(start) < 500*time.Millisecond {
+		t.Errorf("Lock gave up after %s, before its timeout", time.Since(start))
+	}
+	if !strings.Contains(err.Error(), "pid=") || !strings.Contains(err.Error(), "lock.example") {
+		t.Errorf("error does not say who holds the lock: %v", err)
+	}
+	if h, err := s2.LockHolder(ctx, key); err != nil || h == "" {
+		t.Errorf("LockHolder: %q %v", h, err)
+	}
+
+	// Lock waits for the holder to let go.
+	go func() { time.Sleep(300 * time.Millisecond); unlock() }()
+	unlock3, err := s2.Lock(ctx, key, 5*time.Second)
+	if err != nil {
+		t.Fatalf("Lock after unlock: %v", err)
+	}
+	unlock3()
+	unlock3() // idempotent
+	unlock()
+	u4, ok, err := s1.TryLock(ctx, key)
+	if err != nil || !ok {
+		t.Fatalf("TryLock after unlock: ok=%v err=%v", ok, err)
+	}
+	u4()
+}
+
+func TestRecordGapMergesRepeats(t *testing.T) {
+	t.Parallel()
+	s, _ := testStore(t)
+	ctx := context.Background()
+	key := CheckpointKey{Domain: "gap.example"}
+	const reason = "older than the API's 366-day history"
+	day := 24 * time.Hour
+	steps := []struct {
+		from, to     time.Time
+		wantInserted bool
+	}{
+		{t0, t0.Add(day), true},
+		{t0, t0.Add(day), false},                         // the same range again
+		{t0.Add(12 * time.Hour), t0.Add(2 * day), false}, // grows
+		{t0.Add(10 * day), t0.Add(11 * day), true},       // disjoint: its own row
+		{t0.Add(-day), t0.Add(10 * day), false},          // bridges both: one row
+	}
+	for i, st := range steps {
+		ins, err := s.RecordGap(ctx, key, st.from, st.to, reason, "run")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ins != st.wantInserted {
+			t.Errorf("step %d: inserted %v, want %v", i, ins, st.wantInserted)
+		}
+	}
+	gaps, err := s.Gaps(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(gaps) != 1 || !gaps[0].Start.Equal(t0.Add(-day)) || !gaps[0].End.Equal(t0.Add(11*day)) {
+		t.Fatalf("gaps: %+v", gaps)
+	}
+}
+
+func TestRunsStartFinishAndLastRuns(t *testing.T) {
+	t.Parallel()
+	s, _ := testStore(t)
+	ctx := context.Background()
+	for i, id := range []string{"r1", "r2"} {
+		if err := s.StartRun(ctx, Run{RunID: id, Command: "sync", Domain: "run.example"}); err != nil {
+			t.Fatal(err)
+		}
+		res := RunResult{Outcome: OutcomeSuccess, Counts: Counts{New: int64(i + 1)}, Requests: 3}
+		if i == 1 {
+			res = RunResult{Outcome: OutcomeFailed, Err: "boom\x00"}
+		}
+		cctx, cancel := context.WithCancel(ctx)
+		cancel() // FinishRun must still record a cancelled run's end
+		if err := s.FinishRun(cctx, id, "run.example", "", res); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	if err := s.FinishRun(ctx, "never", "run.example", "", RunResult{Outcome: OutcomeSkipped}); !errors.Is(err, ErrRunNotStarted) {
+		t.Fatalf("FinishRun of an unknown run: %v", err)
+	}
+	last, err := s.LastRuns(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := last[CheckpointKey{Domain: "run.example"}]
+	if r.RunID != "r2" || r.Outcome != OutcomeFailed || r.Err != "boom\uFFFD" || r.FinishedAt == nil {
+		t.Fatalf("last run: %+v", r)
+	}
+}
