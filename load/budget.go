@@ -1,0 +1,154 @@
+package load
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Budget timing: members refresh every budgetHeartbeat; a member silent for budgetExpiry is
+// gone. A process that joins while others are live waits budgetSettle before its first
+// request, so that every other member has already lowered its share.
+const (
+	budgetHeartbeat = time.Second
+	budgetExpiry    = 4 * time.Second
+	budgetSettle    = 2*budgetHeartbeat + 500*time.Millisecond
+)
+
+// BudgetOpts configures JoinBudget.
+type BudgetOpts struct {
+	AccessKey string              // the account; only its sha256 is stored
+	RunID     string              // this process
+	OnShare   func(share float64) // called with 1/n whenever the number of live members n changes
+	Logger    *zap.Logger
+}
+
+// Budget is this process's membership in its account's shared rate budget: the API's limit
+// belongs to the account, so every cbarchive process of the same access key on this database
+// uses 1/n of it, n being the live members. A lone process gets all of it.
+type Budget struct {
+	s      *Store
+	opts   BudgetOpts
+	acct   string
+	cancel context.CancelFunc
+	done   chan struct{}
+	once   sync.Once
+
+	mu    sync.Mutex
+	share float64
+}
+
+// JoinBudget registers this process in the account's budget, sets its share through
+// opts.OnShare, and keeps it current until Leave.
+func (s *Store) JoinBudget(ctx context.Context, opts BudgetOpts) (*Budget, error) {
+	if opts.Logger == nil {
+		opts.Logger = zap.NewNop()
+	}
+	sum := sha256.Sum256([]byte(opts.AccessKey))
+	b := &Budget{s: s, opts: opts, acct: hex.EncodeToString(sum[:]), done: make(chan struct{}), share: 1}
+	if _, err := s.pool.Exec(ctx, `DELETE FROM rate_budget_members WHERE heartbeat_at < now() - interval '1 minute'`); err != nil {
+		return nil, fmt.Errorf("clean the rate budget: %w", translate(err))
+	}
+	if _, err := s.pool.Exec(ctx, `INSERT INTO rate_budget_members (account, member_id) VALUES ($1, $2)
+		ON CONFLICT (account, member_id) DO UPDATE SET heartbeat_at = now()`, b.acct, opts.RunID); err != nil {
+		return nil, fmt.Errorf("join the rate budget: %w", translate(err))
+	}
+	n, err := b.refresh(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if n > 1 {
+		opts.Logger.Info("other processes of the same account are running: sharing the rate limit",
+			zap.Int("processes", n), zap.Float64("share", 1/float64(n)))
+		// Let the others see us and slow down before we send anything.
+		t := time.NewTimer(budgetSettle)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			b.remove()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+		if _, err := b.refresh(ctx); err != nil {
+			return nil, err
+		}
+	}
+	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	b.cancel = cancel
+	go b.heartbeat(hctx)
+	return b, nil
+}
+
+// refresh renews this member's heartbeat, counts the live members and applies the share.
+func (b *Budget) refresh(ctx context.Context) (int, error) {
+	var n int
+	err := b.s.pool.QueryRow(ctx, `WITH me AS (
+			INSERT INTO rate_budget_members (account, member_id) VALUES ($1, $2)
+			ON CONFLICT (account, member_id) DO UPDATE SET heartbeat_at = now()
+			RETURNING member_id)
+		SELECT 1 + count(*) FROM rate_budget_members
+		WHERE account = $1 AND member_id <> $2 AND heartbeat_at > now() - $3::interval`,
+		b.acct, b.opts.RunID, budgetExpiry.String()).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("refresh the rate budget: %w", translate(err))
+	}
+	share := 1 / float64(max(n, 1))
+	b.mu.Lock()
+	changed := share != b.share
+	b.share = share
+	b.mu.Unlock()
+	if changed || n == 1 {
+		if b.opts.OnShare != nil {
+			b.opts.OnShare(share)
+		}
+	}
+	return n, nil
+}
+
+func (b *Budget) heartbeat(ctx context.Context) {
+	defer close(b.done)
+	t := time.NewTicker(budgetHeartbeat)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			rctx, cancel := context.WithTimeout(ctx, budgetHeartbeat)
+			if _, err := b.refresh(rctx); err != nil && ctx.Err() == nil {
+				// Unable to see the others: be safe and assume the worst we last knew.
+				b.opts.Logger.Warn("cannot refresh the shared rate budget; keeping the last share", zap.Error(err))
+			}
+			cancel()
+		}
+	}
+}
+
+// Share returns the fraction of the rate limit this process holds.
+func (b *Budget) Share() float64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.share
+}
+
+// Leave removes this process from the budget; the others take its share within a second.
+func (b *Budget) Leave() {
+	b.once.Do(func() {
+		if b.cancel != nil {
+			b.cancel()
+			<-b.done
+		}
+		b.remove()
+	})
+}
+
+func (b *Budget) remove() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, _ = b.s.pool.Exec(ctx, `DELETE FROM rate_budget_members WHERE account = $1 AND member_id = $2`, b.acct, b.opts.RunID)
+}
