@@ -1,0 +1,266 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/cbarchive/cbarchive/extract"
+	"github.com/cbarchive/cbarchive/load"
+	"github.com/cbarchive/cbarchive/pipeline"
+)
+
+// MigrateCmd runs schema migrations.
+type MigrateCmd struct {
+	Direction string `arg:"" optional:"" default:"up" enum:"up,down,status" help:"up (default), down (one step) or status."`
+}
+
+// Run applies the migrations.
+func (c *MigrateCmd) Run(e *env, s *Settings) error {
+	if err := s.validateDatabase(); err != nil {
+		return err
+	}
+	if err := load.Migrate(e.ctx, s.DatabaseURL, c.Direction, e.stdout); err != nil {
+		return fmt.Errorf("migrate %s: %w", c.Direction, err)
+	}
+	return nil
+}
+
+// SyncCmd is the incremental run.
+type SyncCmd struct{}
+
+// Run syncs every domain.
+func (c *SyncCmd) Run(e *env, s *Settings) error {
+	if err := s.validateDatabase(); err != nil {
+		return err
+	}
+	if err := s.validateAPI(); err != nil {
+		return err
+	}
+	a, err := openArchive(e, s, "sync")
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	domains, err := a.domains(e.ctx, s.Domains)
+	if err != nil {
+		return err
+	}
+	p, err := a.pipeline(s, nil)
+	if err != nil {
+		return err
+	}
+	started := time.Now()
+	res := p.Sync(e.ctx, domains)
+	return a.finish(e, res, started)
+}
+
+// BackfillCmd re-archives a past range.
+type BackfillCmd struct {
+	Start       string        `name:"start" required:"" help:"Start of the range (RFC3339)."`
+	End         string        `name:"end" required:"" help:"End of the range (RFC3339)."`
+	Domain      []string      `name:"domain" help:"Domain to backfill (repeatable); default: CBARCHIVE_DOMAINS or every domain of the account."`
+	DryRun      bool          `name:"dry-run" help:"Print the plan (windows, estimated requests and minutes) and touch nothing."`
+	LockTimeout time.Duration `name:"lock-timeout" default:"10m" help:"How long to wait for a domain another run is archiving."`
+}
+
+// Run backfills the range.
+func (c *BackfillCmd) Run(e *env, s *Settings) error {
+	start, err := parseTime("--start", c.Start)
+	if err != nil {
+		return err
+	}
+	end, err := parseTime("--end", c.End)
+	if err != nil {
+		return err
+	}
+	plan, err := extract.PlanBackfill(start, end, time.Now())
+	if err != nil {
+		return usagef("%v", err)
+	}
+	if err := s.validateDatabase(); err != nil {
+		return err
+	}
+	if err := s.validateAPI(); err != nil {
+		return err
+	}
+	if c.LockTimeout <= 0 {
+		return usagef("--lock-timeout %s must be positive", c.LockTimeout)
+	}
+	wanted := c.Domain
+	if len(wanted) == 0 {
+		wanted = s.Domains
+	}
+	if c.DryRun {
+		return dryRun(e, s, plan, wanted)
+	}
+	a, err := openArchive(e, s, "backfill")
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	if plan.Gap != nil {
+		a.log.Warn("the range starts before the API's 366-day history: that part is clamped and recorded in sync_gaps",
+			zap.Time("requested_start", start), zap.Time("clamped_start", plan.Read.Start))
+	}
+	domains, err := a.domains(e.ctx, wanted)
+	if err != nil {
+		return err
+	}
+	bar := newProgress(e, s, plan, len(domains))
+	p, err := a.pipeline(s, func(o *pipeline.Config) {
+		o.LockTimeout = c.LockTimeout
+		o.OnWindow = bar.window
+	})
+	if err != nil {
+		return err
+	}
+	started := time.Now()
+	res := p.Backfill(e.ctx, domains, plan)
+	bar.done()
+	if e.ctx.Err() != nil {
+		fmt.Fprintf(e.stderr, "backfill stopped; committed windows are kept. To resume, run the same command again:\n  cbarchive backfill --start %s --end %s%s\n",
+			c.Start, c.End, domainFlags(c.Domain))
+	}
+	return a.finish(e, res, started)
+}
+
+func domainFlags(ds []string) string {
+	var b strings.Builder
+	for _, d := range ds {
+		b.WriteString(" --domain ")
+		b.WriteString(d)
+	}
+	return b.String()
+}
+
+// archive is what sync and backfill share: logger, store, limiter, client.
+type archive struct {
+	runID  string
+	log    *zap.Logger
+	store  *load.Store
+	client *extract.Client
+	budget *load.Budget
+	cmd    string
+}
+
+func openArchive(e *env, s *Settings, cmd string) (*archive, error) {
+	runID := newRunID()
+	log := newLogger(e.stderr, s.LogLevel, s.LogFormat).With(zap.String("run_id", runID))
+	store, err := load.Open(e.ctx, s.DatabaseURL)
+	if err != nil {
+		log.Error("cannot open the database", zap.Error(err))
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	if err := store.CheckSchema(e.ctx); err != nil {
+		store.Close()
+		log.Error("the database schema is not usable", zap.Error(err))
+		return nil, err
+	}
+	limiter := extract.NewLimiter(s.RateLimit)
+	client, err := extract.NewClient(extract.ClientConfig{
+		Endpoint: s.Endpoint, Region: s.Region, AccessKey: s.AccessKey, SecretKey: s.SecretKey,
+		Timeout: s.RequestTimeout.D(), Limiter: limiter, Logger: log,
+	})
+	if err != nil {
+		store.Close()
+		return nil, usagef("%v", err)
+	}
+	a := &archive{runID: runID, log: log, store: store, client: client, cmd: cmd}
+	// The account's budget is shared by every process on this database.
+	a.budget, err = store.JoinBudget(e.ctx, load.BudgetOpts{AccessKey: s.AccessKey, RunID: runID, OnShare: limiter.SetShare, Logger: log})
+	if err != nil {
+		store.Close()
+		log.Error("cannot join the account's rate budget", zap.Error(err))
+		return nil, fmt.Errorf("join the account's rate budget: %w", err)
+	}
+	log.Info("run started", zap.String("command", cmd), zap.String("endpoint", s.Endpoint),
+		zap.Float64("rate_limit", s.RateLimit), zap.Float64("rate_share", limiter.Limit()), zap.Int("page_size", s.PageSize),
+		zap.String("version", version))
+	return a, nil
+}
+
+func (a *archive) close() {
+	if a.budget != nil {
+		a.budget.Leave()
+	}
+	a.store.Close()
+	_ = a.log.Sync()
+}
+
+func (a *archive) domains(ctx context.Context, wanted []string) ([]string, error) {
+	if ds := trimAll(wanted); len(ds) > 0 {
+		return ds, nil
+	}
+	ds, err := a.client.ListDomains(ctx, nil)
+	if err != nil {
+		a.log.Error("cannot list the account's domains", zap.Error(err))
+		return nil, fmt.Errorf("list domains (ListDomainDetail): %w", err)
+	}
+	a.log.Info("discovered domains", zap.Strings("domains", ds))
+	if len(ds) == 0 {
+		a.log.Warn("the account has no domains: nothing to archive")
+	}
+	return ds, nil
+}
+
+func (a *archive) pipeline(s *Settings, adjust func(*pipeline.Config)) (*pipeline.Pipeline, error) {
+	cfg := pipeline.Config{
+		Client: a.client, Store: a.store, Logger: a.log, RunID: a.runID,
+		Filter: s.filter(), PageSize: s.PageSize,
+		InitialLookback: s.InitialLookback.D(), Overlap: s.Overlap.D(), Settle: s.Settle.D(),
+	}
+	if s.Overlap.D() == 0 {
+		cfg.Overlap = time.Nanosecond // zero means "default" in pipeline.Config; 1ns is no overlap at second precision
+	}
+	if s.Settle.D() == 0 {
+		cfg.Settle = time.Nanosecond
+	}
+	if adjust != nil {
+		adjust(&cfg)
+	}
+	return pipeline.New(cfg)
+}
+
+// finish logs the run's summary and turns failures into the exit code.
+func (a *archive) finish(e *env, res pipeline.Result, started time.Time) error {
+	var total load.Counts
+	var requests, retries int64
+	outcomes := map[string]int{}
+	for _, d := range res.Domains {
+		total = total.Add(d.Counts)
+		requests += d.Requests
+		retries += d.Retries
+		outcomes[d.Outcome]++
+	}
+	fields := []zap.Field{
+		zap.String("command", a.cmd), zap.Int("domains", len(res.Domains)),
+		zap.Int("domains_succeeded", outcomes[pipeline.OutcomeSuccess]), zap.Int("domains_failed", outcomes[pipeline.OutcomeFailed]),
+		zap.Int("domains_skipped", outcomes[pipeline.OutcomeSkipped]), zap.Int("domains_cancelled", outcomes[pipeline.OutcomeCancelled]),
+		zap.Int64("records_new", total.New), zap.Int64("records_updated", total.Updated),
+		zap.Int64("records_unchanged", total.Unchanged), zap.Int64("records_rejected", total.Rejected),
+		zap.Int64("requests", requests), zap.Int64("retries", retries), zap.Duration("duration", time.Since(started)),
+	}
+	failed := res.Failed()
+	switch {
+	case len(failed) > 0:
+		var names []string
+		for _, f := range failed {
+			names = append(names, f.Domain)
+		}
+		a.log.Error("run finished with failed domains; the others' progress is committed", append(fields, zap.Strings("failed", names))...)
+		return &failedError{n: len(failed)}
+	case outcomes[pipeline.OutcomeCancelled] > 0 || e.ctx.Err() != nil:
+		a.log.Warn("run stopped by a signal; committed windows are kept and a rerun continues", fields...)
+		return &failedError{n: outcomes[pipeline.OutcomeCancelled]}
+	default:
+		a.log.Info("run finished", fields...)
+		return nil
+	}
+}
+
+var errNoDomains = errors.New("no domains")

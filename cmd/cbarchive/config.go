@@ -1,0 +1,185 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/cbarchive/cbarchive/extract"
+)
+
+// Duration is a Go duration that also takes a d (24h) unit: "366d", "1d12h", "90s".
+type Duration time.Duration
+
+// ParseDuration parses Go duration syntax plus the d unit.
+func ParseDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return 0, errors.New("empty duration")
+	}
+	var total time.Duration
+	rest := s
+	neg := false
+	if strings.HasPrefix(rest, "-") {
+		neg, rest = true, rest[1:]
+	}
+	if i := strings.Index(rest, "d"); i >= 0 {
+		days, err := strconv.ParseFloat(rest[:i], 64)
+		if err != nil {
+			return 0, fmt.Errorf("%q is not a duration (use e.g. 36h, 90s, 7d)", s)
+		}
+		total = time.Duration(days * float64(24*time.Hour))
+		rest = rest[i+1:]
+	}
+	if rest != "" {
+		d, err := time.ParseDuration(rest)
+		if err != nil {
+			return 0, fmt.Errorf("%q is not a duration (use e.g. 36h, 90s, 7d)", s)
+		}
+		total += d
+	}
+	if neg {
+		total = -total
+	}
+	return total, nil
+}
+
+// UnmarshalText lets kong (and env vars) fill a Duration.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// D returns the time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// Settings are the contract's configuration: every one an env var and a flag.
+type Settings struct {
+	DatabaseURL     string   `name:"database-url" env:"DATABASE_URL" help:"PostgreSQL connection string (pgx syntax)."`
+	Endpoint        string   `name:"endpoint" env:"CBARCHIVE_ENDPOINT" default:"https://live.volcengineapi.com" help:"scheme://host[:port] of the API."`
+	Region          string   `name:"region" env:"CBARCHIVE_REGION" default:"cn-north-1" help:"Signing region."`
+	Domains         []string `name:"domains" env:"CBARCHIVE_DOMAINS" sep:"," help:"Comma-separated domains; empty: discover with ListDomainDetail."`
+	EventTypes      []string `name:"event-type" env:"CBARCHIVE_EVENT_TYPES" sep:"," help:"Only these callback event types (repeatable or comma-separated)."`
+	Statuses        []string `name:"status" env:"CBARCHIVE_STATUSES" sep:"," help:"Only these callback statuses (repeatable or comma-separated)."`
+	App             string   `name:"app" env:"CBARCHIVE_APP" help:"Only this app."`
+	Stream          string   `name:"stream" env:"CBARCHIVE_STREAM" help:"Only this stream."`
+	RateLimit       float64  `name:"rate-limit" env:"CBARCHIVE_RATE_LIMIT" default:"30" help:"API requests per second for the whole account (shared by every process on the same database)."`
+	PageSize        int      `name:"page-size" env:"CBARCHIVE_PAGE_SIZE" default:"1000" help:"Records per page, 1..1000."`
+	InitialLookback Duration `name:"initial-lookback" env:"CBARCHIVE_INITIAL_LOOKBACK" default:"24h" help:"Where a domain with no checkpoint starts; at most 366d."`
+	Overlap         Duration `name:"overlap" env:"CBARCHIVE_OVERLAP" default:"10m" help:"How far before the watermark each run re-reads."`
+	Settle          Duration `name:"settle" env:"CBARCHIVE_SETTLE" default:"2m" help:"The watermark never passes now - settle."`
+	RequestTimeout  Duration `name:"request-timeout" env:"CBARCHIVE_REQUEST_TIMEOUT" default:"30s" help:"Timeout of one API request."`
+	LogLevel        string   `name:"log-level" env:"CBARCHIVE_LOG_LEVEL" default:"info" enum:"debug,info,warn,error" help:"debug, info, warn or error."`
+	LogFormat       string   `name:"log-format" env:"CBARCHIVE_LOG_FORMAT" default:"auto" enum:"auto,json,console" help:"auto (console on a terminal, JSON otherwise), json or console."`
+
+	// Credentials come from the environment only (never flags: they would show in ps).
+	AccessKey string `kong:"-"`
+	SecretKey string `kong:"-"`
+}
+
+// usageError is a configuration error: exit 2, nothing done.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
+
+// validateCommon checks what every command that touches the database needs.
+func (s *Settings) validateDatabase() error {
+	if strings.TrimSpace(s.DatabaseURL) == "" {
+		return usagef("DATABASE_URL (--database-url) is not set: give a PostgreSQL connection string, e.g. postgres://user:password@host:5432/db")
+	}
+	if _, err := pgxpool.ParseConfig(s.DatabaseURL); err != nil {
+		return usagef("DATABASE_URL (--database-url) is not a valid PostgreSQL connection string (%s): give e.g. postgres://user:password@host:5432/db", redactURLError(err, s.DatabaseURL))
+	}
+	return nil
+}
+
+// validateAPI checks what every command that calls the API needs.
+func (s *Settings) validateAPI() error {
+	if s.AccessKey == "" || s.SecretKey == "" {
+		return usagef("VOLC_ACCESSKEY and VOLC_SECRETKEY must both be set in the environment: the API key of the account to archive")
+	}
+	u, err := url.Parse(s.Endpoint)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+		return usagef("CBARCHIVE_ENDPOINT (--endpoint) %q is not scheme://host[:port]: use e.g. https://live.volcengineapi.com or http://127.0.0.1:8080", s.Endpoint)
+	}
+	if strings.TrimSpace(s.Region) == "" {
+		return usagef("CBARCHIVE_REGION (--region) is empty: use e.g. cn-north-1")
+	}
+	if s.RateLimit <= 0 || s.RateLimit > 1000 {
+		return usagef("CBARCHIVE_RATE_LIMIT (--rate-limit) %v is out of range: give requests per second in (0, 1000]; the API allows 30", s.RateLimit)
+	}
+	if s.PageSize < 1 || s.PageSize > extract.MaxPageSize {
+		return usagef("CBARCHIVE_PAGE_SIZE (--page-size) %d is out of range: give 1..1000", s.PageSize)
+	}
+	if lb := s.InitialLookback.D(); lb <= 0 || lb > extract.History {
+		return usagef("CBARCHIVE_INITIAL_LOOKBACK (--initial-lookback) %s is out of range: give a duration in (0, 366d], e.g. 24h or 30d", s.InitialLookback.D())
+	}
+	if o := s.Overlap.D(); o < 0 || o > extract.MaxSpan {
+		return usagef("CBARCHIVE_OVERLAP (--overlap) %s is out of range: give a duration in [0, 31d], e.g. 10m", o)
+	}
+	if st := s.Settle.D(); st < 0 || st > 7*24*time.Hour {
+		return usagef("CBARCHIVE_SETTLE (--settle) %s is out of range: give a duration in [0, 7d], e.g. 2m", st)
+	}
+	if t := s.RequestTimeout.D(); t < time.Second || t > 10*time.Minute {
+		return usagef("CBARCHIVE_REQUEST_TIMEOUT (--request-timeout) %s is out of range: give a duration in [1s, 10m]", t)
+	}
+	for _, d := range s.Domains {
+		if strings.TrimSpace(d) == "" {
+			return usagef("CBARCHIVE_DOMAINS (--domains) %q has an empty entry: give comma-separated domain names", strings.Join(s.Domains, ","))
+		}
+	}
+	return nil
+}
+
+// filter returns the query filter of the settings.
+func (s *Settings) filter() extract.Filter {
+	return extract.Filter{EventTypes: trimAll(s.EventTypes), Statuses: trimAll(s.Statuses), App: s.App, Stream: s.Stream}
+}
+
+func trimAll(in []string) []string {
+	var out []string
+	for _, s := range in {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// redactURLError removes the URL's password from an error text.
+func redactURLError(err error, rawURL string) string {
+	return newRedactor(passwordOf(rawURL)).redact(err.Error())
+}
+
+// passwordOf returns the password of a connection string, if it has one.
+func passwordOf(rawURL string) string {
+	if cfg, err := pgxpool.ParseConfig(rawURL); err == nil && cfg.ConnConfig.Password != "" {
+		return cfg.ConnConfig.Password
+	}
+	if u, err := url.Parse(rawURL); err == nil {
+		if p, ok := u.User.Password(); ok {
+			return p
+		}
+	}
+	return ""
+}
+
+// parseTime parses a command-line time (RFC3339).
+func parseTime(flag, v string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339, strings.TrimSpace(v))
+	if err != nil {
+		return time.Time{}, usagef("%s %q is not an RFC3339 time: use e.g. 2026-01-02T15:04:05Z or 2026-01-02T23:04:05+08:00", flag, v)
+	}
+	return t, nil
+}

@@ -1,0 +1,134 @@
+// Command cbarchive archives the call-back history of Volcengine Live into PostgreSQL.
+//
+// See README.md and CONTRACT.md for commands, settings and exit codes: 0 every domain caught
+// up, 1 at least one domain failed, 2 usage or configuration error (nothing done).
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/alecthomas/kong"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// Exit codes of the contract.
+const (
+	exitOK      = 0
+	exitFailed  = 1
+	exitUsage   = 2
+	exitSignals = 1
+)
+
+// CLI is the command line.
+type CLI struct {
+	Settings
+
+	Migrate     MigrateCmd     `cmd:"" help:"Schema migrations: up, down (one step) or status."`
+	Sync        SyncCmd        `cmd:"" help:"Incremental run over every domain (the CronJob's command)."`
+	Backfill    BackfillCmd    `cmd:"" help:"Re-archive a past range, for incidents."`
+	Status      StatusCmd      `cmd:"" help:"Per domain: watermark, lag, last run and its outcome."`
+	Verify      VerifyCmd      `cmd:"" help:"Compare the API's counts per day with the archive's rows."`
+	Renormalize RenormalizeCmd `cmd:"" help:"Re-derive the normalized columns from raw."`
+	Version     VersionCmd     `cmd:"" help:"Print the version."`
+}
+
+// env is what a command runs with.
+type env struct {
+	ctx    context.Context
+	stdout io.Writer
+	stderr io.Writer
+	red    *redactor
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run parses args and runs the command; it returns the exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	var cli CLI
+	cli.AccessKey = os.Getenv("VOLC_ACCESSKEY")
+	cli.SecretKey = os.Getenv("VOLC_SECRETKEY")
+	red := newRedactor(cli.SecretKey, passwordOf(os.Getenv("DATABASE_URL")))
+	safeOut := &redactingWriter{w: stdout, r: red}
+	safeErr := &redactingWriter{w: stderr, r: red}
+
+	parser, err := kong.New(&cli,
+		kong.Name("cbarchive"),
+		kong.Description("Archive the call-back history of Volcengine Live into PostgreSQL."),
+		kong.Writers(safeOut, safeErr),
+		kong.Exit(func(int) {}),
+		kong.UsageOnError(),
+	)
+	if err != nil {
+		fmt.Fprintf(safeErr, "cbarchive: internal error building the command line: %v\n", err)
+		return exitUsage
+	}
+	kctx, err := parser.Parse(args)
+	if err != nil {
+		if isHelp(args) {
+			return exitOK
+		}
+		fmt.Fprintf(safeErr, "cbarchive: %v\n", err)
+		return exitUsage
+	}
+	if isHelp(args) {
+		return exitOK
+	}
+	// The URL's password is known only now if it came from a flag.
+	red = newRedactor(cli.SecretKey, passwordOf(cli.DatabaseURL))
+	safeOut.r, safeErr.r = red, red
+
+	e := &env{ctx: ctx, stdout: safeOut, stderr: safeErr, red: red}
+	err = kctx.Run(e, &cli.Settings)
+	var ue *usageError
+	var fe *failedError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ue):
+		fmt.Fprintf(safeErr, "cbarchive: %v\n", err)
+		return exitUsage
+	case errors.As(err, &fe):
+		// The command has already logged what failed.
+		return exitFailed
+	default:
+		fmt.Fprintf(safeErr, "cbarchive: %v\n", err)
+		return exitFailed
+	}
+}
+
+// failedError is a run in which some domains failed; the details are already logged.
+type failedError struct{ n int }
+
+func (e *failedError) Error() string { return fmt.Sprintf("%d domain(s) failed", e.n) }
+
+func isHelp(args []string) bool {
+	for _, a := range args {
+		if a == "--help" || a == "-h" {
+			return true
+		}
+	}
+	return len(args) > 0 && args[0] == "help"
+}
+
+// VersionCmd prints the version.
+type VersionCmd struct{}
+
+// Run prints the version.
+func (c *VersionCmd) Run(e *env, _ *Settings) error {
+	_, err := fmt.Fprintf(e.stdout, "cbarchive %s\n", strings.TrimSpace(version))
+	return err
+}
