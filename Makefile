@@ -1,0 +1,42 @@
+# cbarchive — the two commands of the quick start are `make demo` and `make test`.
+GO           ?= go
+VERSION      ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS      := -s -w -X main.version=$(VERSION)
+FUZZTIME     ?= 15s
+DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
+export DATABASE_URL
+
+.PHONY: build demo test test-unit fuzz lint bench clean
+
+build: bin/cbarchive bin/livesim
+
+bin/cbarchive bin/livesim: FORCE
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $@ ./cmd/$(notdir $@)
+
+FORCE:
+
+# demo: livesim with 3 domains and 7 days of call-backs, synced into a fresh local database.
+demo: build
+	./scripts/demo.sh
+
+# test: every test (with the race detector), then each fuzzer for $(FUZZTIME), then gofmt, vet and staticcheck.
+test: test-unit fuzz lint
+
+test-unit:
+	./scripts/ensure-postgres.sh
+	$(GO) test -race -count=1 -timeout 30m ./...
+
+fuzz:
+	$(GO) test -run='^$$' -fuzz='^FuzzParseHeaders$$' -fuzztime=$(FUZZTIME) ./transform/
+	$(GO) test -run='^$$' -fuzz='^FuzzNormalize$$' -fuzztime=$(FUZZTIME) ./transform/
+
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1)
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+
+bench:
+	$(GO) test -run='^$$' -bench=. -benchtime=3x ./load/
+
+clean:
+	rm -rf bin .demo
