@@ -1,0 +1,64 @@
+package extract
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+)
+
+// maxInWindow returns the most sends within any one-second window.
+func maxInWindow(ts []time.Time) int {
+	best := 0
+	j := 0
+	for i := range ts {
+		for ts[i].Sub(ts[j]) >= time.Second {
+			j++
+		}
+		best = max(best, i-j+1)
+	}
+	return best
+}
+
+func TestLimiterNeverExceedsTheLimitInAnySecond(t *testing.T) {
+	t.Parallel()
+	l := NewLimiter(20)
+	var mu sync.Mutex
+	var sent []time.Time
+	ctx, cancel := context.WithTimeout(context.Background(), 2500*time.Millisecond)
+	defer cancel()
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			for l.Wait(ctx) == nil {
+				mu.Lock()
+				sent = append(sent, time.Now())
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if got := maxInWindow(sent); got > 20 {
+		t.Errorf("%d sends in one second, limit 20", got)
+	}
+	if len(sent) < 40 {
+		t.Errorf("only %d sends in 2.5 s at 20/s: the limiter is far too slow", len(sent))
+	}
+}
+
+func TestLimiterShareAndThrottleLowerTheRate(t *testing.T) {
+	t.Parallel()
+	l := NewLimiter(30)
+	l.SetShare(0.5)
+	if got := l.Limit(); got != 15 {
+		t.Errorf("limit with half the budget = %v, want 15", got)
+	}
+	l.Throttled()
+	if got := l.Limit(); got != 7.5 {
+		t.Errorf("limit after a 429 = %v, want 7.5", got)
+	}
+	l.SetShare(1)
+	if got := l.Limit(); got != 15 {
+		t.Errorf("limit after a 429 with the whole budget = %v, want 15", got)
+	}
+}

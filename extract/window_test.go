@@ -1,0 +1,100 @@
+package extract
+
+import (
+	"testing"
+	"time"
+)
+
+var now = time.Date(2026, 11, 26, 12, 0, 30, 500_000_000, time.UTC)
+
+func TestPlanSyncStartsAtWatermarkMinusOverlapAndEndsAtSettle(t *testing.T) {
+	t.Parallel()
+	wm := now.Add(-time.Hour)
+	p := PlanSync(SyncParams{Now: now, Watermark: &wm, InitialLookback: 24 * time.Hour, Overlap: 10 * time.Minute, Settle: 2 * time.Minute})
+	if want := wm.Add(-10 * time.Minute).Truncate(time.Second); !p.Read.Start.Equal(want) {
+		t.Errorf("start = %v, want %v", p.Read.Start, want)
+	}
+	if want := now.Add(-2 * time.Minute).Truncate(time.Second); !p.Read.End.Equal(want) {
+		t.Errorf("end = %v, want %v", p.Read.End, want)
+	}
+	if p.Gap != nil {
+		t.Errorf("unexpected gap %v", p.Gap)
+	}
+}
+
+func TestPlanSyncNewDomainStartsAtInitialLookback(t *testing.T) {
+	t.Parallel()
+	p := PlanSync(SyncParams{Now: now, InitialLookback: 36 * time.Hour, Settle: time.Minute})
+	if want := now.Add(-36 * time.Hour).Truncate(time.Second); !p.Read.Start.Equal(want) {
+		t.Errorf("start = %v, want %v", p.Read.Start, want)
+	}
+}
+
+func TestPlanNeverReachesPastTheHistoryLimit(t *testing.T) {
+	t.Parallel()
+	p, err := PlanBackfill(now.Add(-400*24*time.Hour), now.Add(-300*24*time.Hour), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Read.Start.Before(now.Add(-History)) {
+		t.Errorf("start %v is older than 366 days before %v", p.Read.Start, now)
+	}
+	if p.Gap == nil || !p.Gap.Start.Equal(now.Add(-400*24*time.Hour).Truncate(time.Second)) || !p.Gap.End.Equal(p.Read.Start) {
+		t.Errorf("gap = %v, want from the requested start to the clamped start %v", p.Gap, p.Read.Start)
+	}
+}
+
+func TestPlanBackfillRejectsBadRanges(t *testing.T) {
+	t.Parallel()
+	if _, err := PlanBackfill(now, now.Add(-time.Hour), now); err == nil {
+		t.Error("end before start accepted")
+	}
+	if _, err := PlanBackfill(now.Add(time.Hour), now.Add(2*time.Hour), now); err == nil {
+		t.Error("a start in the future accepted")
+	}
+	p, err := PlanBackfill(now.Add(-time.Hour), now.Add(time.Hour), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Read.End.After(now) {
+		t.Errorf("end %v is past now", p.Read.End)
+	}
+}
+
+func TestSizerUsesTheObservedDensity(t *testing.T) {
+	t.Parallel()
+	s := NewSizer(100, 10) // windows of about 1000 records
+	start := now.Add(-90 * 24 * time.Hour)
+	if got := s.Next(start, now); !got.Equal(start.Add(MaxSpan)) {
+		t.Errorf("with no density the window is %v, want the 31-day maximum", got.Sub(start))
+	}
+	s.Observe(time.Hour, 3600) // one record per second
+	if got := s.Next(start, now).Sub(start); got != 1000*time.Second {
+		t.Errorf("window = %v, want 1000s at 1 record/s", got)
+	}
+	if got := s.Next(now.Add(-time.Second), now); !got.Equal(now) {
+		t.Errorf("window past the end: %v", got)
+	}
+	if s.MaxRecords() != 2000 {
+		t.Errorf("MaxRecords = %d, want 2000", s.MaxRecords())
+	}
+}
+
+func TestSplitPartsTouchAndCoverTheRange(t *testing.T) {
+	t.Parallel()
+	r := Range{Start: now.Add(-time.Hour).Truncate(time.Second), End: now.Truncate(time.Second)}
+	for _, n := range []int{2, 3, 7, 100, 5000} {
+		parts := Split(r, n)
+		if !parts[0].Start.Equal(r.Start) || !parts[len(parts)-1].End.Equal(r.End) {
+			t.Fatalf("n=%d: parts %v do not cover %v", n, parts, r)
+		}
+		for i := 1; i < len(parts); i++ {
+			if !parts[i].Start.Equal(parts[i-1].End) {
+				t.Fatalf("n=%d: part %d starts at %v, previous ends at %v", n, i, parts[i].Start, parts[i-1].End)
+			}
+			if parts[i].Empty() {
+				t.Fatalf("n=%d: empty part %v", n, parts[i])
+			}
+		}
+	}
+}
