@@ -121,16 +121,12 @@ func encodeRaw(f *[15]string) []byte {
 }
 
 // NewReject builds the callback_rejects entry for a record Normalize refused with err.
-// Raw is the record as received (rec.Raw) or, for a record not decoded from an answer, the
-// fields/1 encoding that RecordFromRow reads; Hash is sha256(Raw); Reason is err's text and
+// Raw is the record as received (rec.Raw) or, for a record not decoded from an answer (or
+// changed since), the fields/1 encoding; either way RecordFromRow(Raw, nil) gives the record
+// back. Hash is sha256(Raw); Reason is err's text and
 // Domain the record's domain, both made storable as text.
 func NewReject(rec callback.Record, err error) Reject {
-	raw := []byte(rec.Raw)
-	if raw == nil {
-		raw = encodeFields(&rec)
-	} else {
-		raw = append([]byte(nil), raw...)
-	}
+	raw := originalBytes(&rec)
 	sum := sha256.Sum256(raw)
 	reason := "rejected"
 	if err != nil {
