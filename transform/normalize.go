@@ -107,7 +107,9 @@ func encodeRaw(f *[15]string) []byte {
 	for i, s := range f {
 		size += len(callback.FieldNames[i]) + len(s) + 6
 	}
-	b := make([]byte, 0, size)
+	// Slack for escapes (quotes in JSON bodies, CR LF in headers), so that a large body is
+	// copied once, not again when the buffer grows.
+	b := make([]byte, 0, size+size/16+64)
 	b = append(b, '{')
 	for i, s := range f {
 		if i > 0 {
