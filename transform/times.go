@@ -26,7 +26,8 @@ func parseTime(s string) (time.Time, bool) {
 		}
 		s = string(b)
 	}
-	t, err := time.Parse(time.RFC3339, s)
+	// In UTC rather than Local: no time zone database is consulted.
+	t, err := time.ParseInLocation(time.RFC3339, s, time.UTC)
 	if err != nil {
 		return time.Time{}, false
 	}
