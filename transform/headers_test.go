@@ -50,6 +50,9 @@ func TestParseHeaders(t *testing.T) {
 		{"NUL and invalid UTF-8 replaced", "X-\x00: a\xffb", "",
 			map[string]string{"x-\uFFFD": "a\uFFFDb"}},
 		{"unicode name lower-cased", "X-ÄÖ: 1", "", map[string]string{"x-äö": "1"}},
+		{"a real _unparsed header shares the key", "_Unparsed: a\r\nno colon", "",
+			map[string]string{"_unparsed": "a\nno colon"}},
+		{"lone CR is not a separator", "A: 1\rB: 2", "", map[string]string{"a": "1\rB: 2"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -538,3 +538,23 @@ func deref[T any](p *T) any {
 	}
 	return *p
 }
+
+func TestNormalizeDoesNotChangeItsInput(t *testing.T) {
+	t.Parallel()
+	in := []byte(`{"Domain":"d","App":"\u0000","CallbackTime":"2025-03-18T23:30:52+08:00"}`)
+	var rec callback.Record
+	if err := json.Unmarshal(in, &rec); err != nil {
+		t.Fatal(err)
+	}
+	before := rec.Fields()
+	row, err := Normalize(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	row.RawOriginal[0] = 'X' // the row owns its bytes
+	rej := NewReject(rec, ErrCallbackTime)
+	rej.Raw[0] = 'X'
+	if rec.Fields() != before || !bytes.Equal(rec.Raw, in) {
+		t.Error("Normalize or NewReject changed the record or shares its Raw")
+	}
+}

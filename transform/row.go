@@ -37,7 +37,9 @@ type Row struct {
 	// hold replaced like in the other columns.
 	Raw []byte
 	// RawOriginal holds the exact bytes of the record as received when Sanitized is true,
-	// so the original is always recoverable; nil otherwise.
+	// so the original is always recoverable; nil otherwise. A record that was not decoded from
+	// an answer (Record.Raw nil, or not matching the fields) is kept in this package's
+	// "fields/1" encoding instead. RecordFromRow(Raw, RawOriginal) reads either.
 	RawOriginal []byte
 	// Sanitized is true when any text had to be changed to be stored (NUL, invalid UTF-8).
 	Sanitized bool
