@@ -1,0 +1,234 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cbarchive/cbarchive/callback"
+	"github.com/cbarchive/cbarchive/extract"
+	"github.com/cbarchive/cbarchive/livesim"
+)
+
+// threeDays serves 3 domains with 3 days of records that end 5 minutes ago: no record
+// arrives while the test runs.
+func threeDays(t *testing.T) *harness {
+	end := time.Now().Add(-5 * time.Minute)
+	return newHarness(t, livesim.Config{Seed: 7, NumDomains: 3, RecordsPerDay: 1200, DaysBack: 3, Now: func() time.Time { return end }})
+}
+
+func TestFullSyncEqualsTheAPIsRecords(t *testing.T) {
+	t.Parallel()
+	h := threeDays(t)
+	res := h.pipeline(opts{lookback: 73 * time.Hour}).Sync(context.Background(), h.sim.Domains())
+	mustSucceed(t, res)
+	if n := h.count("SELECT count(*) FROM callback_records"); n < 10000 {
+		t.Fatalf("only %d records archived; the test wants at least 10,000", n)
+	}
+	h.assertExactUpToWatermarks()
+	for d, cp := range h.checkpoints() {
+		if lag := time.Since(cp.Watermark); lag < 2*time.Minute || lag > 3*time.Minute {
+			t.Errorf("%s: watermark %v is %v behind now; want about the 2m settle", d, cp.Watermark, lag)
+		}
+	}
+}
+
+func TestSecondSyncAndBackfillWriteNothing(t *testing.T) {
+	t.Parallel()
+	h := threeDays(t)
+	o := opts{lookback: 73 * time.Hour, overlap: 24 * time.Hour}
+	mustSucceed(t, h.pipeline(o).Sync(context.Background(), h.sim.Domains()))
+	before := h.xmins()
+
+	res := h.pipeline(o).Sync(context.Background(), h.sim.Domains())
+	mustSucceed(t, res)
+	for _, d := range res.Domains {
+		if d.Counts.New != 0 || d.Counts.Updated != 0 || d.Counts.Unchanged == 0 {
+			t.Errorf("second sync of %s: %+v, want only unchanged rows", d.Domain, d.Counts)
+		}
+	}
+	plan, err := extract.PlanBackfill(time.Now().Add(-73*time.Hour), time.Now(), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	res = h.pipeline(o).Backfill(context.Background(), h.sim.Domains(), plan)
+	mustSucceed(t, res)
+	for _, d := range res.Domains {
+		if d.Counts.New != 0 || d.Counts.Updated != 0 {
+			t.Errorf("backfill of %s: %+v, want nothing new or updated", d.Domain, d.Counts)
+		}
+	}
+	after := h.xmins()
+	if !maps.Equal(before, after) {
+		changed := 0
+		for k, v := range after {
+			if before[k] != v {
+				changed++
+			}
+		}
+		t.Fatalf("re-reads wrote rows: %d rows before, %d after, %d with a new xmin", len(before), len(after), changed)
+	}
+	h.assertExactUpToWatermarks()
+}
+
+// rec builds a record at t.
+func rec(domain string, t time.Time, stream, body string) callback.Record {
+	return callback.Record{
+		Domain: domain, App: "live", Stream: stream, CallbackTime: t.Format(time.RFC3339),
+		CallbackEventType: "push_start", CallbackMethod: "post", CallbackAddress: "http://hooks.example.com/cb",
+		CallbackStatus: "success", CallbackBody: body, CallbackResponseCode: "200",
+		CallbackResponseHeader: "HTTP/1.1 200 OK", CallbackResponseBody: `{"ok":true}`,
+		CallbackResponseTime: t.Add(120 * time.Millisecond).Format("2006-01-02T15:04:05.000Z07:00"),
+	}
+}
+
+func TestBoundaryRecordsAreArchivedOnceWhenWindowsTouch(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, livesim.Config{EmptyData: true, Domains: []string{"edge.example.com"}})
+	edge := time.Now().Add(-6 * time.Hour).Truncate(time.Second)
+	h.sim.Add(
+		rec("edge.example.com", edge, "s1", `{"n":1}`),
+		rec("edge.example.com", edge, "s2", `{"n":2}`),
+		rec("edge.example.com", edge, "s2", `{"n":2}`), // an exact copy: two records, two rows
+		rec("edge.example.com", edge.Add(-time.Second), "s3", `{"n":3}`),
+		rec("edge.example.com", edge.Add(time.Second), "s4", `{"n":4}`),
+	)
+	ctx := context.Background()
+	for _, r := range []extract.Range{{Start: edge.Add(-time.Hour), End: edge}, {Start: edge, End: edge.Add(time.Hour)}} {
+		mustSucceed(t, h.pipeline(opts{}).Backfill(ctx, []string{"edge.example.com"}, extract.Plan{Read: r}))
+	}
+	// And a sync whose windows are cut at the edge by the sizer's density.
+	mustSucceed(t, h.pipeline(opts{lookback: 7 * time.Hour}).Sync(ctx, []string{"edge.example.com"}))
+	if n := h.count("SELECT count(*) FROM callback_records WHERE callback_time = $1", edge); n != 3 {
+		t.Errorf("%d rows at the edge second, want 3 (one record and two identical copies)", n)
+	}
+	h.assertExact("edge.example.com", edge.Add(-time.Hour), edge.Add(time.Hour))
+}
+
+func TestIdenticalRecordsAreKRowsAndChangedResponsesUpdateInPlace(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, livesim.Config{EmptyData: true, Domains: []string{"k.example.com"}})
+	at := time.Now().Add(-3 * time.Hour).Truncate(time.Second)
+	for range 4 {
+		h.sim.Add(rec("k.example.com", at, "same", `{"same":true}`))
+	}
+	h.sim.Add(rec("k.example.com", at.Add(time.Minute), "changes", `{"x":1}`))
+	ctx := context.Background()
+	mustSucceed(t, h.pipeline(opts{lookback: 4 * time.Hour}).Sync(ctx, []string{"k.example.com"}))
+	if n := h.count("SELECT count(*) FROM callback_records WHERE stream = 'same'"); n != 4 {
+		t.Fatalf("%d rows for 4 identical records", n)
+	}
+	var firstSeen time.Time
+	if err := h.store.Pool().QueryRow(ctx, "SELECT first_seen_at FROM callback_records WHERE stream = 'changes'").Scan(&firstSeen); err != nil {
+		t.Fatal(err)
+	}
+	changed := h.sim.UpdateWhere(func(r *callback.Record) bool { return r.Stream == "changes" }, func(r *callback.Record) {
+		r.CallbackStatus, r.CallbackResponseCode, r.CallbackResponseBody = "fail", "502", "bad gateway"
+		r.CallbackErrorCode, r.CallbackErrorMessage = "upstream", "502"
+	})
+	if changed != 1 {
+		t.Fatalf("livesim changed %d records, want 1", changed)
+	}
+	plan, err := extract.PlanBackfill(at.Add(-time.Hour), at.Add(time.Hour), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := h.pipeline(opts{}).Backfill(ctx, []string{"k.example.com"}, plan)
+	mustSucceed(t, res)
+	if c := res.Domains[0].Counts; c.Updated != 1 || c.New != 0 {
+		t.Errorf("backfill counts %+v, want exactly one update", c)
+	}
+	var status string
+	var code *int32
+	var fs, upd time.Time
+	if err := h.store.Pool().QueryRow(ctx, "SELECT status, response_code, first_seen_at, updated_at FROM callback_records WHERE stream = 'changes'").
+		Scan(&status, &code, &fs, &upd); err != nil {
+		t.Fatalf("the changed record is not exactly one row: %v", err)
+	}
+	if status != "fail" || code == nil || *code != 502 || !fs.Equal(firstSeen) || !upd.After(fs) {
+		t.Errorf("after the upstream change: status %q code %v first_seen %v (was %v) updated %v", status, code, fs, firstSeen, upd)
+	}
+	h.assertExact("k.example.com", at.Add(-time.Hour), at.Add(time.Hour))
+}
+
+func TestCancelMidWindowThenRerunIsExact(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, livesim.Config{Seed: 11, NumDomains: 2, RecordsPerDay: 3000, DaysBack: 2, Latency: 20 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	var windows atomic.Int32
+	o := opts{lookback: 49 * time.Hour, pageSize: 50, targetPgs: 5, onWindow: func(WindowEvent) {
+		if windows.Add(1) == 3 {
+			// Cancel while other windows are between pages.
+			go func() { time.Sleep(30 * time.Millisecond); cancel() }()
+		}
+	}}
+	res := h.pipeline(o).Sync(ctx, h.sim.Domains())
+	cancelled := 0
+	for _, d := range res.Domains {
+		if d.Outcome == OutcomeCancelled {
+			cancelled++
+		}
+	}
+	if cancelled == 0 {
+		t.Fatalf("no domain was cancelled: %+v", res.Domains)
+	}
+	// The checkpoint never passes data that is not in the table.
+	h.assertExactUpToWatermarks()
+	if n := h.count("SELECT count(*) FROM sync_runs WHERE outcome = 'cancelled'"); n == 0 {
+		t.Error("sync_runs does not record the cancelled run")
+	}
+	o.onWindow = nil
+	mustSucceed(t, h.pipeline(o).Sync(context.Background(), h.sim.Domains()))
+	h.assertExactUpToWatermarks()
+	for d, cp := range h.checkpoints() {
+		if time.Since(cp.Watermark) > 3*time.Minute {
+			t.Errorf("%s not caught up after the rerun: watermark %v", d, cp.Watermark)
+		}
+	}
+}
+
+func TestRecordsOverThreeMonthsLandInThreeMonthlyPartitions(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, livesim.Config{EmptyData: true, Domains: []string{"p.example.com"}})
+	now := time.Now().UTC()
+	var recs []callback.Record
+	for m := 0; m < 3; m++ {
+		at := time.Date(now.Year(), now.Month(), 1, 12, 0, 0, 0, time.UTC).AddDate(0, -m, 0)
+		if at.After(now.Add(-time.Hour)) {
+			at = now.Add(-time.Hour).Truncate(time.Second)
+		}
+		for i := range 5 {
+			recs = append(recs, rec("p.example.com", at.Add(time.Duration(i)*time.Minute), fmt.Sprintf("s%d", i), "{}"))
+		}
+	}
+	h.sim.Add(recs...)
+	mustSucceed(t, h.pipeline(opts{lookback: 100 * 24 * time.Hour}).Sync(context.Background(), []string{"p.example.com"}))
+	var parts []string
+	rows, err := h.store.Pool().Query(context.Background(),
+		"SELECT DISTINCT tableoid::regclass::text FROM callback_records ORDER BY 1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var p string
+		if err := rows.Scan(&p); err != nil {
+			t.Fatal(err)
+		}
+		parts = append(parts, p)
+	}
+	if len(parts) != 3 {
+		t.Fatalf("rows are in partitions %v, want 3 monthly ones", parts)
+	}
+	for _, p := range parts {
+		if p == "callback_records_default" {
+			t.Errorf("rows landed in a default partition")
+		}
+	}
+	if n := h.count("SELECT count(*) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'callback_records'::regclass AND pg_get_expr(c.relpartbound, c.oid) = 'DEFAULT'"); n != 0 {
+		t.Errorf("a DEFAULT partition exists")
+	}
+	h.assertExact("p.example.com", now.AddDate(0, -4, 0), now)
+}
