@@ -54,28 +54,33 @@ func newProfile(seed int64, domain string) *domainProfile {
 
 // generate returns the deterministic records of every domain from now − daysBack days to
 // now, each day drawn from its own PRNG (so a day's records do not depend on now).
-func generate(cfg Config, now time.Time) []callback.Record {
+func generate(cfg Config, now time.Time) ([]callback.Record, []int64) {
 	from := now.Add(-time.Duration(cfg.DaysBack) * 24 * time.Hour)
 	y, m, d := from.In(cst).Date()
 	firstDay := time.Date(y, m, d, 0, 0, 0, 0, cst)
-	var out []callback.Record
+	days := int(now.Sub(firstDay)/(24*time.Hour)) + 1
+	capacity := len(cfg.Domains) * days * (cfg.RecordsPerDay + cfg.RecordsPerDay/64 + 1)
+	out := make([]callback.Record, 0, capacity)
+	ats := make([]int64, 0, capacity)
+	lo, hi := from.UnixNano(), now.UnixNano()
 	for _, domain := range cfg.Domains {
 		p := newProfile(cfg.Seed, domain)
 		for day := firstDay; !day.After(now); day = day.AddDate(0, 0, 1) {
-			for _, r := range p.day(cfg.Seed, day, cfg.RecordsPerDay) {
-				t, _ := time.Parse(callbackTimeLayout, r.CallbackTime)
-				if t.Before(from) || t.After(now) {
+			recs, times := p.day(cfg.Seed, day, cfg.RecordsPerDay)
+			for i := range recs {
+				if times[i] < lo || times[i] > hi {
 					continue
 				}
-				out = append(out, r)
+				out = append(out, recs[i])
+				ats = append(ats, times[i])
 			}
 		}
 	}
-	return out
+	return out, ats
 }
 
 // day generates n records (plus duplicated copies) for the day starting at dayStart.
-func (p *domainProfile) day(seed int64, dayStart time.Time, n int) []callback.Record {
+func (p *domainProfile) day(seed int64, dayStart time.Time, n int) ([]callback.Record, []int64) {
 	r := rand.New(rand.NewPCG(uint64(seed)^0x9e3779b97f4a7c15, hashString(p.domain)+uint64(dayStart.Unix())))
 	secs := make([]int, n)
 	for i := range secs {
@@ -83,18 +88,31 @@ func (p *domainProfile) day(seed int64, dayStart time.Time, n int) []callback.Re
 	}
 	slices.Sort(secs)
 	live := make([]bool, len(p.streams))
+	liveCount := 0
 	startedAt := make([]int64, len(p.streams))
 	out := make([]callback.Record, 0, n+n/100+4)
-	for _, sec := range secs {
+	ats := make([]int64, 0, n+n/100+4)
+	for i, sec := range secs {
 		t := dayStart.Add(time.Duration(sec) * time.Second)
 		si := r.IntN(len(p.streams))
+		remaining := n - i
+		if remaining <= liveCount+1 && liveCount > 0 {
+			// The day's last events close every open session, so that push_start and
+			// push_end of a stream pair up within the day.
+			si = p.nthLive(live, r.IntN(liveCount))
+		}
 		var event string
-		// push_start and push_end of a stream alternate in time order; snapshots and
-		// recordings happen while it is live.
-		if !live[si] {
+		switch {
+		case !live[si] && remaining <= liveCount+1:
+			// No room to open and close a session: a recording finishing after the push ended.
+			event = "record_event"
+		case !live[si]:
 			event = "push_start"
 			live[si], startedAt[si] = true, t.Unix()
-		} else {
+			liveCount++
+		case remaining == liveCount:
+			event = "push_end"
+		default:
 			switch x := r.IntN(10); {
 			case x < 5:
 				event = "snapshot_event"
@@ -102,18 +120,35 @@ func (p *domainProfile) day(seed int64, dayStart time.Time, n int) []callback.Re
 				event = "record_event"
 			default:
 				event = "push_end"
-				live[si] = false
 			}
+		}
+		if event == "push_end" {
+			live[si] = false
+			liveCount--
 		}
 		rec := p.record(r, t, si, event, t.Unix()-startedAt[si])
 		out = append(out, rec)
+		ats = append(ats, t.UnixNano())
 		if r.Float64() < duplicateFraction {
 			for range 1 + r.IntN(2) {
 				out = append(out, rec)
+				ats = append(ats, t.UnixNano())
 			}
 		}
 	}
-	return out
+	return out, ats
+}
+
+func (p *domainProfile) nthLive(live []bool, k int) int {
+	for i, l := range live {
+		if l {
+			if k == 0 {
+				return i
+			}
+			k--
+		}
+	}
+	return 0
 }
 
 func (p *domainProfile) record(r *rand.Rand, t time.Time, si int, event string, liveFor int64) callback.Record {

@@ -94,8 +94,7 @@ func New(cfg Config) (*Sim, error) {
 	}
 	s.setFaults(cfg.Faults)
 	if !cfg.EmptyData {
-		recs := generate(cfg, cfg.Now())
-		s.store.add(recs, servingInstants(recs, cfg.Now()))
+		s.store.add(generate(cfg, cfg.Now()))
 	}
 	return s, nil
 }
