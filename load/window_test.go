@@ -338,3 +338,34 @@ func TestRejectsAreUpsertedAndReadable(t *testing.T) {
 		t.Errorf("got first %s last %s seen %d", first, last, seen)
 	}
 }
+
+func TestJSONColumnsAreStoredWhateverTheBodyText(t *testing.T) {
+	t.Parallel()
+	s, _ := testStore(t)
+	ctx := context.Background()
+	same := testRow("j.example", t0, `{"a":1}`, "ok")
+	same.RequestBodyJSON = []byte(same.RequestBody)
+	same.ResponseBody, same.ResponseBodyJSON = `[1,2]`, []byte(`[1,2]`)
+	differs := testRow("j.example", t0.Add(time.Second), `{ "a" : 2 }`, "ok")
+	differs.RequestBodyJSON = []byte(`{"a":2}`)
+	differs.ResponseBody, differs.ResponseBodyJSON = "not json", nil
+	plain := testRow("j.example", t0.Add(2*time.Second), `a=1`, "ok")
+	plain.RequestBodyJSON = nil
+	loadWindow(t, s, testOpts("j.example"), []transform.Row{same, differs, plain}, 10)
+
+	tests := []struct{ body, wantReq, wantResp string }{
+		{`{"a":1}`, `{"a": 1}`, `[1, 2]`},
+		{`{ "a" : 2 }`, `{"a": 2}`, `null`},
+		{`a=1`, `null`, `{"ok": true}`},
+	}
+	for _, tt := range tests {
+		var req, resp string
+		if err := s.Pool().QueryRow(ctx, `SELECT coalesce(request_body_json::text, 'null'), coalesce(response_body_json::text, 'null')
+			FROM callback_records WHERE request_body = $1`, tt.body).Scan(&req, &resp); err != nil {
+			t.Fatalf("%s: %v", tt.body, err)
+		}
+		if req != tt.wantReq || resp != tt.wantResp {
+			t.Errorf("body %s: got request_body_json %s response_body_json %s, want %s %s", tt.body, req, resp, tt.wantReq, tt.wantResp)
+		}
+	}
+}

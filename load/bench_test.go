@@ -1,0 +1,189 @@
+package load
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cbarchive/cbarchive/transform"
+)
+
+// Windows like a real run: 10,000 rows, staged in pages of 1,000.
+const (
+	benchWindowRows = 10_000
+	benchPageRows   = 1_000
+)
+
+// benchRows builds n realistic rows (~1.7 KB each: JSON request body, headers, response body
+// and raw record) with callback times starting at base, one per 10 ms.
+func benchRows(base time.Time, n int) []transform.Row {
+	rows := make([]transform.Row, n)
+	code := int32(200)
+	statusLine := "HTTP/1.1 200 OK"
+	for i := range rows {
+		at := base.Add(time.Duration(i) * 10 * time.Millisecond).UTC()
+		resp := at.Add(37 * time.Millisecond)
+		lat := int64(37)
+		stream := fmt.Sprintf("stream-%06d", i%5000)
+		body := fmt.Sprintf(`{"event":"publish","app":"live","stream":%q,"domain":"push.example.com",`+
+			`"client_ip":"203.0.113.%d","server_ip":"198.51.100.7","timestamp":%d,"param":"token=%x&expire=%d",`+
+			`"vhost":"push.example.com","session_id":"%x","codec":{"video":"h264","audio":"aac","width":1920,"height":1080,"fps":30},`+
+			`"extra":{"region":"cn-north-1","node":"edge-%03d","tags":["a","b","c"]}}`,
+			stream, i%250, at.Unix(), sha256.Sum256([]byte(stream)), at.Unix()+3600, sha256.Sum256([]byte(at.String())), i%100)
+		headers := `{"content-type":"application/json; charset=utf-8","content-length":"27","date":"` +
+			resp.Format(time.RFC1123) + `","server":"nginx/1.25.3","x-request-id":"` + fmt.Sprintf("%x", sha256.Sum256([]byte(body)))[:32] +
+			`","connection":"keep-alive","cache-control":"no-store"}`
+		respBody := `{"code":0,"message":"success"}`
+		raw := fmt.Sprintf(`{"Domain":"push.example.com","App":"live","Stream":%q,"CallbackTime":%q,`+
+			`"CallbackEventType":"publish","CallbackMethod":"POST","CallbackAddress":"https://hooks.example.com/live/callback",`+
+			`"CallbackStatus":"success","CallbackBody":%q,"CallbackResponseCode":"200","CallbackResponseHeader":%q,`+
+			`"CallbackResponseBody":%q,"CallbackResponseTime":%q,"CallbackErrorCode":"","CallbackErrorMessage":""}`,
+			stream, at.Format(time.RFC3339Nano), body,
+			"HTTP/1.1 200 OK\r\nContent-Type: application/json; charset=utf-8\r\nServer: nginx/1.25.3", respBody, resp.Format(time.RFC3339Nano))
+		id := sha256.Sum256([]byte("id|" + at.String() + "|" + body))
+		content := sha256.Sum256([]byte(raw))
+		rows[i] = transform.Row{
+			Domain: "push.example.com", App: "live", Stream: stream, EventType: "publish",
+			CallbackTime: at, Method: "POST", Address: "https://hooks.example.com/live/callback",
+			Status: "success", RequestBody: body, RequestBodyJSON: []byte(body),
+			ResponseCode: &code, ResponseStatusLine: &statusLine, ResponseHeaders: []byte(headers),
+			ResponseBody: respBody, ResponseBodyJSON: []byte(respBody), ResponseTime: &resp, LatencyMS: &lat,
+			Raw: []byte(raw), IdentityHash: id[:], ContentHash: content[:], RulesVersion: transform.RulesVersion,
+		}
+	}
+	return rows
+}
+
+func rowSize(r *transform.Row) int {
+	return len(r.Domain) + len(r.App) + len(r.Stream) + len(r.EventType) + 8 + len(r.Method) + len(r.Address) +
+		len(r.Status) + len(r.RequestBody) + len(r.RequestBodyJSON) + 4 + len(*r.ResponseStatusLine) +
+		len(r.ResponseHeaders) + len(r.ResponseBody) + len(r.ResponseBodyJSON) + 8 + 8 + len(r.Raw) + 32 + 32 + 2 + 4
+}
+
+// rawColumns are the columns the raw COPY writes: staging's, less the two flags, plus ordinal.
+var rawColumns = append(append([]string{}, stagingColumns[:25]...), "ordinal")
+
+// rawSource copies rows straight into callback_records (ordinal 0: every row is distinct).
+type rawSource struct {
+	rows []transform.Row
+	i    int
+	vals []any
+}
+
+func (s *rawSource) Next() bool { s.i++; return s.i < len(s.rows) }
+func (s *rawSource) Err() error { return nil }
+func (s *rawSource) Values() ([]any, error) {
+	r := &s.rows[s.i]
+	s.vals = append(s.vals[:0], r.Domain, r.App, r.Stream, r.EventType, r.CallbackTime, r.Method,
+		r.Address, r.Status, r.RequestBody, r.RequestBodyJSON, r.ResponseCode, r.ResponseStatusLine,
+		r.ResponseHeaders, r.ResponseBody, r.ResponseBodyJSON, r.ResponseTime, r.LatencyMS,
+		r.ErrorCode, r.ErrorMessage, r.Raw, r.RawOriginal, r.Sanitized, r.IdentityHash,
+		r.ContentHash, r.RulesVersion, int32(0))
+	return s.vals, nil
+}
+
+func benchLoop(b *testing.B, s *Store, windows func(i int) []transform.Row, load func(ctx context.Context, rows []transform.Row) Counts, want func(Counts) bool) {
+	b.Helper()
+	var total int
+	var elapsed time.Duration
+	for i := 0; b.Loop(); i++ {
+		rows := windows(i)
+		start := time.Now()
+		c := load(context.Background(), rows)
+		elapsed += time.Since(start)
+		if !want(c) {
+			b.Fatalf("window %d: unexpected counts %+v", i, c)
+		}
+		total += len(rows)
+	}
+	b.ReportMetric(float64(total)/elapsed.Seconds(), "rows/s")
+	b.ReportMetric(0, "ns/op")
+}
+
+func BenchmarkLoad(b *testing.B) {
+	sample := benchRows(t0, 100)
+	size := 0
+	for i := range sample {
+		size += rowSize(&sample[i])
+	}
+	b.Logf("average row: %d bytes of column data", size/len(sample))
+
+	// Every benchmark loads into one month, whose partition exists before timing starts.
+	base := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
+	window := func(i int) []transform.Row {
+		return benchRows(base.Add(time.Duration(i)*2*time.Hour), benchWindowRows)
+	}
+	setup := func(b *testing.B) *Store {
+		s, _ := testStore(b)
+		if err := s.ensurePartitions(context.Background(), map[month]bool{monthOf(base): true}); err != nil {
+			b.Fatal(err)
+		}
+		return s
+	}
+
+	b.Run("a=raw-copy-new", func(b *testing.B) {
+		s := setup(b)
+		benchLoop(b, s, window, func(ctx context.Context, rows []transform.Row) Counts {
+			err := pgx.BeginFunc(ctx, s.Pool(), func(tx pgx.Tx) error {
+				for p := 0; p < len(rows); p += benchPageRows {
+					src := &rawSource{rows: rows[p : p+benchPageRows], i: -1}
+					if _, err := tx.CopyFrom(ctx, pgx.Identifier{"callback_records"}, rawColumns, src); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			return Counts{New: int64(len(rows))}
+		}, func(Counts) bool { return true })
+	})
+
+	windowLoad := func(b *testing.B, s *Store) func(ctx context.Context, rows []transform.Row) Counts {
+		return func(ctx context.Context, rows []transform.Row) Counts {
+			to := rows[len(rows)-1].CallbackTime
+			o := WindowOpts{Key: CheckpointKey{Domain: "push.example.com"}, RunID: "bench", Advance: &to, FirstStart: base}
+			w, err := s.BeginWindow(ctx, o)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer w.Rollback()
+			for p := 0; p < len(rows); p += benchPageRows {
+				if err := w.AddRows(ctx, rows[p:p+benchPageRows]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			c, err := w.Commit(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return c
+		}
+	}
+
+	b.Run("b=window-new", func(b *testing.B) {
+		s := setup(b)
+		benchLoop(b, s, window, windowLoad(b, s), func(c Counts) bool { return c.New == benchWindowRows })
+	})
+
+	b.Run("c=window-unchanged", func(b *testing.B) {
+		s := setup(b)
+		load := windowLoad(b, s)
+		// An archive of 10 windows; every iteration re-reads one of them.
+		archived := make([][]transform.Row, 10)
+		for i := range archived {
+			archived[i] = window(i)
+			load(context.Background(), archived[i])
+		}
+		if _, err := s.Pool().Exec(context.Background(), `VACUUM ANALYZE callback_records`); err != nil {
+			b.Fatal(err)
+		}
+		benchLoop(b, s, func(i int) []transform.Row { return archived[i%len(archived)] }, load,
+			func(c Counts) bool { return c.Unchanged == benchWindowRows })
+	})
+}
