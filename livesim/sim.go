@@ -261,3 +261,10 @@ func (s *Sim) drawFault() (FaultClass, time.Duration) {
 	}
 	return f.Classes[s.faultRnd.IntN(len(f.Classes))], f.SlowDelay
 }
+
+// Len is the number of stored records.
+func (s *Sim) Len() int {
+	s.store.mu.RLock()
+	defer s.store.mu.RUnlock()
+	return len(s.store.all)
+}
