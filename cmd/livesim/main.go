@@ -77,10 +77,10 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs := flag.NewFlagSet("livesim", flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors are reported once, by run
 	var (
-		o           options
-		domains     string
-		faultRate   float64
-		faults      string
+		o         options
+		domains   string
+		faultRate float64
+		faults    string
 	)
 	fs.StringVar(&o.listen, "listen", env.str("LIVESIM_LISTEN", "127.0.0.1:8080"), "address to listen on (LIVESIM_LISTEN)")
 	fs.Int64Var(&o.cfg.Seed, "seed", envParse(env, "LIVESIM_SEED", 0, parseInt64), "data seed (LIVESIM_SEED)")
