@@ -36,7 +36,7 @@ type ClientConfig struct {
 	Timeout   time.Duration // per request; default 30s
 	// MaxAttempts is the per-request attempt budget for retryable errors; default 8.
 	MaxAttempts int
-	// NotFoundAttempts bounds attempts on ResourceNotFound; default 3.
+	// NotFoundAttempts bounds attempts on ResourceNotFound; default 4.
 	NotFoundAttempts int
 	// BackoffBase and BackoffCap shape exponential backoff with full jitter; defaults 200ms, 10s.
 	BackoffBase, BackoffCap time.Duration
@@ -70,7 +70,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		cfg.MaxAttempts = 8
 	}
 	if cfg.NotFoundAttempts <= 0 {
-		cfg.NotFoundAttempts = 3
+		cfg.NotFoundAttempts = 4
 	}
 	if cfg.BackoffBase <= 0 {
 		cfg.BackoffBase = 200 * time.Millisecond
