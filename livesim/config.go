@@ -40,16 +40,16 @@ const (
 type Config struct {
 	// Seed makes the generated data deterministic. Default 0.
 	Seed int64
-	// Domains are the account's domains. Default: NumDomains domains "live1.example.com",
+	// Domains are the account's domains (nil and empty alike mean the default). Default: NumDomains domains "live1.example.com",
 	// "live2.example.com", ...; when NumDomains is 0 as well, 3 domains "d1.example.com",
 	// "d2.example.com", "d3.example.com".
 	Domains []string
 	// NumDomains is used when Domains is nil.
 	NumDomains int
 	// RecordsPerDay is the number of generated records per domain and day (before the ~0.5%
-	// duplicated copies are added). Default 500.
+	// duplicated copies are added). Default (and when 0) 500.
 	RecordsPerDay int
-	// DaysBack: data is generated from Now − DaysBack days to Now. Default 7.
+	// DaysBack: data is generated from Now − DaysBack days to Now. Default (and when 0) 7.
 	DaysBack int
 	// Now is the data clock: generation, the 366-day history limit. Default time.Now.
 	// Rate limiting and the request log always use the real clock.
@@ -147,7 +147,7 @@ func (f Faults) withDefaults() Faults {
 }
 
 func (c Config) withDefaults() Config {
-	if c.Domains == nil {
+	if len(c.Domains) == 0 {
 		if c.NumDomains > 0 {
 			for i := 1; i <= c.NumDomains; i++ {
 				c.Domains = append(c.Domains, fmt.Sprintf("live%d.example.com", i))

@@ -146,7 +146,16 @@ func (s *Sim) Add(recs ...callback.Record) {
 	if len(recs) == 0 {
 		return
 	}
-	s.store.add(slices.Clone(recs), servingInstants(recs, s.cfg.Now()))
+	s.store.add(cloneRecords(recs), servingInstants(recs, s.cfg.Now()))
+}
+
+// cloneRecords copies records without Raw: the stored truth is the 15 fields.
+func cloneRecords(recs []callback.Record) []callback.Record {
+	out := slices.Clone(recs)
+	for i := range out {
+		out[i].Raw = nil
+	}
+	return out
 }
 
 // AddAt stores records served at the instant at, whatever their CallbackTime says.
@@ -155,7 +164,7 @@ func (s *Sim) AddAt(at time.Time, recs ...callback.Record) {
 	for i := range ats {
 		ats[i] = at.UnixNano()
 	}
-	s.store.add(slices.Clone(recs), ats)
+	s.store.add(cloneRecords(recs), ats)
 }
 
 // UpdateWhere applies change to every stored record for which match is true (the response

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -797,5 +798,65 @@ func TestRequestIDsAreUnique(t *testing.T) {
 			t.Fatalf("request id %q empty or repeated", id)
 		}
 		seen[id] = true
+	}
+}
+
+func TestTypedSDKCallDecodesAnswers(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{Seed: 1, RecordsPerDay: 100, DaysBack: 1})
+	start, end := testNow.Add(-6*time.Hour).Format(time.RFC3339), testNow.Format(time.RFC3339)
+	size := int32(10)
+	res, err := b.client.DescribeLiveCallbackData(context.Background(), &live.DescribeLiveCallbackDataBody{StartTime: start, EndTime: end, PageSize: &size})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Result == nil || len(res.Result.CallbackInfoList) != 10 || res.Result.Pagination.TotalCount < 10 || res.ResponseMetadata.RequestID == "" {
+		t.Fatalf("typed answer %+v", res)
+	}
+	domains, err := b.client.ListDomainDetail(context.Background(), &live.ListDomainDetailBody{PageNum: 1, PageSize: 100})
+	if err != nil || domains.Result == nil || domains.Result.Total != 3 || domains.Result.DomainList[0].Domain != "d1.example.com" {
+		t.Fatalf("ListDomainDetail: %v %+v", err, domains)
+	}
+}
+
+func TestConcurrentUse(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{Seed: 1, RecordsPerDay: 200, DaysBack: 1, RateLimit: -1,
+		Faults: Faults{Rate: 0.3, Classes: []FaultClass{FaultDrift, FaultInternal}}})
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Go(func() {
+			for page := 1; page <= 5; page++ {
+				b.do(t, actionDescribe, window(testNow.Add(-10*time.Hour), testNow).with("PageNum", page, "PageSize", 20))
+			}
+		})
+		wg.Go(func() {
+			at := testNow.Add(-time.Duration(i+1) * time.Hour)
+			b.sim.Add(callback.Record{Domain: "d1.example.com", CallbackTime: at.Format(time.RFC3339)})
+			b.sim.UpdateWhere(func(r *callback.Record) bool { return r.CallbackStatus == "fail" },
+				func(r *callback.Record) { r.CallbackErrorMessage = "changed" })
+			b.sim.SetFaults(Faults{Rate: 0.5, Classes: []FaultClass{FaultDrift}, Seed: int64(i)})
+			_ = b.sim.Records("", testNow.Add(-time.Hour*24), testNow)
+			_ = b.sim.Stats()
+			_ = b.sim.MaxInAnySecond(DefaultAccessKey)
+		})
+	}
+	wg.Wait()
+	if got := len(b.sim.Requests()); got != 20 {
+		t.Errorf("%d requests logged, want 20", got)
+	}
+}
+
+func TestEmptyDomainsMeanDefault(t *testing.T) {
+	t.Parallel()
+	s, err := New(Config{Domains: []string{}, EmptyData: true})
+	if err != nil || len(s.Domains()) != 3 {
+		t.Fatalf("%v %v", err, s.Domains())
+	}
+	if _, err := New(Config{Faults: Faults{Rate: 2}}); err == nil {
+		t.Error("fault rate 2 accepted")
+	}
+	if _, err := New(Config{Faults: Faults{Classes: []FaultClass{"boom"}}}); err == nil {
+		t.Error("unknown fault class accepted")
 	}
 }
