@@ -19,6 +19,19 @@
 // AddAt sets the serving instant explicitly. Query windows, ordering and Records all use the
 // serving instant.
 //
+// # Limits, rate and faults
+//
+// DescribeLiveCallbackData answers HTTP 400 InvalidParam (counted in Stats) for a missing or
+// non-RFC3339 StartTime/EndTime, EndTime before StartTime, a span over 31 days, a StartTime
+// older than Now − 366 days, PageNum outside [1, 10000] and PageSize outside [1, 1000].
+// Authentication comes first (401 InvalidAccessKey, 403 SignatureDoesNotMatch), then the
+// rate limit: more than RateLimit requests of one access key in a sliding second (both
+// actions) get 429 FlowLimitExceeded (CodeN 100018). Only admitted requests occupy the
+// window, so a client that backs off recovers; every request, throttled or not, is in the
+// log and in MaxInAnySecond. Stats.Throttled counts only the limiter's 429s, not injected
+// FaultThrottle ones (Stats.Faults counts those). Faults are drawn, after validation, for
+// DescribeLiveCallbackData only; a FaultDrift draw on page 1 changes nothing.
+//
 // # What it must not do
 //
 // It holds everything in memory and never touches a database or the network beyond its own
