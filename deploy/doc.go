@@ -1,0 +1,10 @@
+// Package deploy holds cbarchive's deployment files and the tests that keep them honest.
+//
+// The files themselves live around it: the Dockerfile, .dockerignore and docker-compose.yml at
+// the repository root, and plain Kubernetes manifests with a kustomization in deploy/k8s (see
+// deploy/README.md). Docker and a cluster are not needed to check them: the tests decode every
+// manifest strictly into the k8s.io/api types, parse the Compose file, and read the Dockerfile,
+// and hold them to CONTRACT.md (command names, setting names, exit codes).
+//
+// The package has no code of its own; only its tests matter.
+package deploy
