@@ -3,15 +3,13 @@ package pipeline
 import (
 	"context"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"go.uber.org/zap/zaptest"
 
-	"github.com/cbarchive/cbarchive/callback"
 	"github.com/cbarchive/cbarchive/extract"
+	"github.com/cbarchive/cbarchive/internal/archivetest"
 	"github.com/cbarchive/cbarchive/internal/pgtest"
 	"github.com/cbarchive/cbarchive/livesim"
 	"github.com/cbarchive/cbarchive/load"
@@ -107,58 +105,10 @@ func mustSucceed(t *testing.T, res Result) {
 	}
 }
 
-// truthFields are the 15 API fields, as columns of the comparison tables.
-var truthCols = []string{"domain", "app", "stream", "callback_time", "event_type", "method", "address", "status",
-	"body", "response_code", "response_header", "response_body", "response_time", "error_code", "error_message"}
-
-// assertExact checks that callback_records holds exactly the API's records between from and to
-// (inclusive, by CallbackTime) for domain ("" = all), as a multiset of the 15 fields, by query.
+// assertExact checks the archive against livesim's truth (see archivetest.AssertExact).
 func (h *harness) assertExact(domain string, from, to time.Time) {
 	h.t.Helper()
-	ctx := context.Background()
-	truth := h.sim.Records(domain, from, to)
-	conn, err := pgx.Connect(ctx, h.dbURL)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	cols := strings.Join(truthCols, " text, ") + " text"
-	if _, err := conn.Exec(ctx, "CREATE TEMP TABLE truth ("+cols+")"); err != nil {
-		h.t.Fatal(err)
-	}
-	rows := make([][]any, len(truth))
-	for i, r := range truth {
-		f := r.Fields()
-		row := make([]any, 15)
-		for j := range f {
-			row[j] = f[j]
-		}
-		rows[i] = row
-	}
-	if _, err := conn.CopyFrom(ctx, pgx.Identifier{"truth"}, truthCols, pgx.CopyFromRows(rows)); err != nil {
-		h.t.Fatal(err)
-	}
-	var fields []string
-	for _, n := range callback.FieldNames {
-		fields = append(fields, "raw->>'"+n+"'")
-	}
-	archived := "SELECT " + strings.Join(fields, ", ") + " FROM callback_records WHERE ($1 = '' OR domain = $1) AND callback_time BETWEEN $2 AND $3"
-	all := "SELECT * FROM truth"
-	var missing, extra int
-	if err := conn.QueryRow(ctx, "SELECT count(*) FROM ("+all+" EXCEPT ALL "+archived+") x", domain, from, to).Scan(&missing); err != nil {
-		h.t.Fatal(err)
-	}
-	if err := conn.QueryRow(ctx, "SELECT count(*) FROM ("+archived+" EXCEPT ALL "+all+") x", domain, from, to).Scan(&extra); err != nil {
-		h.t.Fatal(err)
-	}
-	var n int
-	if err := conn.QueryRow(ctx, "SELECT count(*) FROM callback_records WHERE ($1 = '' OR domain = $1) AND callback_time BETWEEN $2 AND $3", domain, from, to).Scan(&n); err != nil {
-		h.t.Fatal(err)
-	}
-	if missing != 0 || extra != 0 || n != len(truth) {
-		h.t.Fatalf("archive differs from the API's records in %s..%s (domain %q): %d missing, %d extra; %d rows for %d records",
-			from.Format(time.RFC3339), to.Format(time.RFC3339), domain, missing, extra, n, len(truth))
-	}
+	archivetest.AssertExact(h.t, h.dbURL, h.sim, domain, from, to)
 }
 
 // checkpoints returns every checkpoint by domain.
@@ -178,13 +128,7 @@ func (h *harness) checkpoints() map[string]load.Checkpoint {
 // assertExactUpToWatermarks checks every domain is exact from its first start to its watermark.
 func (h *harness) assertExactUpToWatermarks() {
 	h.t.Helper()
-	cps := h.checkpoints()
-	if len(cps) == 0 {
-		h.t.Fatal("no checkpoints")
-	}
-	for d, cp := range cps {
-		h.assertExact(d, cp.FirstStart, cp.Watermark)
-	}
+	archivetest.AssertExactUpToWatermarks(h.t, h.dbURL, h.sim)
 }
 
 // xmins returns each row's xmin by key, to prove rows were not written.
