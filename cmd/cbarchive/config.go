@@ -134,6 +134,9 @@ func (s *Settings) validateAPI() error {
 	if t := s.RequestTimeout.D(); t < time.Second || t > 10*time.Minute {
 		return usagef("CBARCHIVE_REQUEST_TIMEOUT (--request-timeout) %s is out of range: give a duration in [1s, 10m]", t)
 	}
+	if len(trimAll(s.Domains)) == 0 {
+		s.Domains = nil // CBARCHIVE_DOMAINS="" means unset: discover
+	}
 	for _, d := range s.Domains {
 		if strings.TrimSpace(d) == "" {
 			return usagef("CBARCHIVE_DOMAINS (--domains) %q has an empty entry: give comma-separated domain names", strings.Join(s.Domains, ","))

@@ -1,0 +1,365 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cbarchive/cbarchive/internal/archivetest"
+	"github.com/cbarchive/cbarchive/internal/pgtest"
+	"github.com/cbarchive/cbarchive/livesim"
+)
+
+// binary is the cbarchive built once for these tests.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "cbarchive-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "cbarchive")
+	out, err := exec.Command("go", "build", "-race", "-o", binary, ".").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "build cbarchive: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+const secret = "sim-secret-never-shown"
+
+// world is a livesim and a database for one test.
+type world struct {
+	t     *testing.T
+	sim   *livesim.Sim
+	url   string
+	dbURL string
+}
+
+func newWorld(t *testing.T, cfg livesim.Config, migrate bool) *world {
+	t.Helper()
+	cfg.AccessKey, cfg.SecretKey = "AKLTTEST", secret
+	sim, err := livesim.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	url, err := sim.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sim.Close)
+	dbURL := pgtest.NewDatabase(t)
+	if migrate {
+		dbURL = pgtest.NewMigrated(t)
+	}
+	return &world{t: t, sim: sim, url: url, dbURL: dbURL}
+}
+
+type result struct {
+	code           int
+	stdout, stderr string
+	took           time.Duration
+}
+
+func (r result) all() string { return r.stdout + r.stderr }
+
+// run runs the binary with the world's environment plus extra ("K=V").
+func (w *world) run(extra []string, args ...string) result {
+	w.t.Helper()
+	cmd := w.cmd(extra, args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	start := time.Now()
+	err := cmd.Run()
+	res := result{stdout: out.String(), stderr: errb.String(), took: time.Since(start)}
+	if ee, ok := err.(*exec.ExitError); ok {
+		res.code = ee.ExitCode()
+	} else if err != nil {
+		w.t.Fatalf("run %v: %v", args, err)
+	}
+	return res
+}
+
+func (w *world) cmd(extra []string, args ...string) *exec.Cmd {
+	cmd := exec.Command(binary, args...)
+	cmd.Env = append([]string{
+		"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
+		"DATABASE_URL=" + w.dbURL, "VOLC_ACCESSKEY=AKLTTEST", "VOLC_SECRETKEY=" + secret,
+		"CBARCHIVE_ENDPOINT=" + w.url, "CBARCHIVE_LOG_FORMAT=json",
+	}, extra...)
+	return cmd
+}
+
+func TestBadConfigurationExitsTwoNamingTheSetting(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, livesim.Config{EmptyData: true}, true)
+	tests := []struct {
+		name  string
+		env   []string
+		args  []string
+		wants []string
+	}{
+		{"page size zero", nil, []string{"sync", "--page-size", "0"}, []string{"CBARCHIVE_PAGE_SIZE", "0", "1..1000"}},
+		{"page size too big", []string{"CBARCHIVE_PAGE_SIZE=5000"}, []string{"sync"}, []string{"CBARCHIVE_PAGE_SIZE", "5000"}},
+		{"lookback past the history", nil, []string{"sync", "--initial-lookback", "400d"}, []string{"CBARCHIVE_INITIAL_LOOKBACK", "366d"}},
+		{"not a duration", []string{"CBARCHIVE_OVERLAP=ten minutes"}, []string{"sync"}, []string{"overlap", "ten minutes"}},
+		{"bad rate", nil, []string{"sync", "--rate-limit=-3"}, []string{"CBARCHIVE_RATE_LIMIT", "-3"}},
+		{"bad endpoint", []string{"CBARCHIVE_ENDPOINT=ftp://x"}, []string{"sync"}, []string{"CBARCHIVE_ENDPOINT", "ftp://x"}},
+		{"no database", []string{"DATABASE_URL="}, []string{"sync"}, []string{"DATABASE_URL"}},
+		{"no secret", []string{"VOLC_SECRETKEY="}, []string{"sync"}, []string{"VOLC_SECRETKEY"}},
+		{"backfill bad time", nil, []string{"backfill", "--start", "yesterday", "--end", "2026-01-01T00:00:00Z"}, []string{"--start", "yesterday", "RFC3339"}},
+		{"backfill reversed", nil, []string{"backfill", "--start", "2026-01-02T00:00:00Z", "--end", "2026-01-01T00:00:00Z"}, []string{"--end", "--start"}},
+		{"unknown command", nil, []string{"frobnicate"}, []string{"frobnicate"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := w.run(tt.env, tt.args...)
+			if res.code != 2 {
+				t.Fatalf("exit %d, want 2; output:\n%s", res.code, res.all())
+			}
+			for _, want := range tt.wants {
+				if !strings.Contains(res.all(), want) {
+					t.Errorf("output does not name %q:\n%s", want, res.all())
+				}
+			}
+		})
+	}
+	if n := len(w.sim.Requests()); n != 0 {
+		t.Errorf("configuration errors sent %d API requests; nothing should run", n)
+	}
+}
+
+func TestSyncRefusesAnOutdatedSchema(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, livesim.Config{EmptyData: true}, false)
+	res := w.run(nil, "sync")
+	if res.code == 0 || !strings.Contains(res.all(), "cbarchive migrate up") {
+		t.Fatalf("exit %d; want a failure telling to run `cbarchive migrate up`:\n%s", res.code, res.all())
+	}
+	if len(w.sim.Requests()) != 0 {
+		t.Error("sync called the API on an outdated schema")
+	}
+}
+
+func TestMigrateSyncStatusOnTheBuiltBinary(t *testing.T) {
+	t.Parallel()
+	end := time.Now().Add(-5 * time.Minute)
+	w := newWorld(t, livesim.Config{Seed: 5, NumDomains: 3, RecordsPerDay: 300, DaysBack: 2, Now: func() time.Time { return end }}, false)
+	if res := w.run(nil, "migrate", "up"); res.code != 0 {
+		t.Fatalf("migrate up: exit %d\n%s", res.code, res.all())
+	}
+	if res := w.run(nil, "migrate", "status"); res.code != 0 {
+		t.Fatalf("migrate status: exit %d\n%s", res.code, res.all())
+	}
+	res := w.run(nil, "sync", "--initial-lookback", "49h", "--settle", "1m", "--overlap", "5m", "--page-size", "100", "--rate-limit", "20")
+	if res.code != 0 {
+		t.Fatalf("sync: exit %d\n%s", res.code, res.all())
+	}
+	// Logs: JSON lines, each with the run id; one summary per domain and per run.
+	var summaries, runLines int
+	for _, line := range strings.Split(strings.TrimSpace(res.stderr), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("log line is not JSON: %q", line)
+		}
+		if m["run_id"] == nil || m["run_id"] == "" {
+			t.Errorf("log line without run_id: %q", line)
+		}
+		switch m["msg"] {
+		case "domain done":
+			summaries++
+		case "run finished":
+			runLines++
+		}
+	}
+	if summaries != 3 || runLines != 1 {
+		t.Errorf("%d domain summaries and %d run summaries, want 3 and 1", summaries, runLines)
+	}
+	st := w.run(nil, "status", "--json")
+	if st.code != 0 {
+		t.Fatalf("status --json: exit %d\n%s", st.code, st.all())
+	}
+	var statuses []map[string]any
+	if err := json.Unmarshal([]byte(st.stdout), &statuses); err != nil {
+		t.Fatalf("status --json is not a JSON array: %v\n%s", err, st.stdout)
+	}
+	if len(statuses) != 3 {
+		t.Fatalf("%d statuses, want 3", len(statuses))
+	}
+	for _, s := range statuses {
+		wm, err := time.Parse(time.RFC3339, fmt.Sprint(s["watermark"]))
+		if err != nil || !strings.HasSuffix(fmt.Sprint(s["watermark"]), "Z") {
+			t.Fatalf("watermark %v is not RFC3339 UTC", s["watermark"])
+		}
+		if lag := time.Since(wm); lag < time.Minute || lag > 2*time.Minute {
+			t.Errorf("%v: watermark lag %v, want about the 1m settle", s["domain"], lag)
+		}
+		if s["last_outcome"] != "success" {
+			t.Errorf("%v: last outcome %v", s["domain"], s["last_outcome"])
+		}
+	}
+	if table := w.run(nil, "status"); table.code != 0 || !strings.Contains(table.stdout, "WATERMARK") {
+		t.Errorf("status table: exit %d\n%s", table.code, table.all())
+	}
+	archivetest.AssertExactUpToWatermarks(t, w.dbURL, w.sim)
+	if max := w.sim.MaxInAnySecond("AKLTTEST"); max > 20 {
+		t.Errorf("%d requests in one second with --rate-limit 20", max)
+	}
+}
+
+func TestSecretsNeverAppearInOutput(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, livesim.Config{Seed: 1, NumDomains: 1, RecordsPerDay: 50, DaysBack: 1}, true)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, w.dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	role := fmt.Sprintf("cbpw_%d", time.Now().UnixNano())
+	const dbPassword = "db-pass-w0rd-never-shown"
+	if _, err := conn.Exec(ctx, fmt.Sprintf("CREATE ROLE %s LOGIN SUPERUSER PASSWORD '%s'", role, dbPassword)); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close(ctx)
+	t.Cleanup(func() {
+		c, err := pgx.Connect(context.Background(), pgtest.AdminURL())
+		if err == nil {
+			_, _ = c.Exec(context.Background(), "DROP ROLE IF EXISTS "+role)
+			c.Close(context.Background())
+		}
+	})
+	withPassword := strings.Replace(w.dbURL, "postgres@", role+":"+dbPassword+"@", 1)
+	unreachable := "postgres://" + role + ":" + dbPassword + "@127.0.0.1:1/nodb?sslmode=disable&connect_timeout=2"
+
+	runs := []result{
+		// A wrong secret: the API refuses the signature.
+		w.run([]string{"DATABASE_URL=" + withPassword, "VOLC_SECRETKEY=" + secret + "-wrong"}, "sync", "--log-level", "debug"),
+		// A database that cannot be reached, its URL holding the password.
+		w.run([]string{"DATABASE_URL=" + unreachable}, "sync", "--log-level", "debug"),
+		w.run(nil, "--database-url", unreachable, "status"),
+		// A good run at debug level.
+		w.run([]string{"DATABASE_URL=" + withPassword}, "sync", "--log-level", "debug"),
+	}
+	for i, r := range runs {
+		for _, s := range []string{secret, dbPassword} {
+			if strings.Contains(r.all(), s) {
+				t.Errorf("run %d printed a secret (%q):\n%s", i, s, r.all())
+			}
+		}
+	}
+	if runs[0].code != 1 || !strings.Contains(runs[0].all(), "SignatureDoesNotMatch") {
+		t.Errorf("wrong secret: exit %d, want 1 naming SignatureDoesNotMatch:\n%s", runs[0].code, runs[0].all())
+	}
+	if runs[0].took > 15*time.Second {
+		t.Errorf("wrong secret took %v to fail", runs[0].took)
+	}
+	if runs[3].code != 0 {
+		t.Errorf("good run: exit %d\n%s", runs[3].code, runs[3].all())
+	}
+}
+
+func TestSigtermStopsWithinTenSecondsAndRerunIsExact(t *testing.T) {
+	t.Parallel()
+	end := time.Now().Add(-5 * time.Minute)
+	// 3,000 records per domain in pages of 10: windows of about 100 pages, 7 s each at 15
+	// requests/s per domain, so SIGTERM after 9 s lands mid-window with windows committed.
+	w := newWorld(t, livesim.Config{Seed: 9, NumDomains: 2, RecordsPerDay: 1000, DaysBack: 3, Latency: 30 * time.Millisecond,
+		Now: func() time.Time { return end }}, true)
+	args := []string{"sync", "--initial-lookback", "73h", "--page-size", "10"}
+	cmd := w.cmd(nil, args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(9 * time.Second)
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	signalled := time.Now()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatalf("still running 10 s after SIGTERM:\n%s", out.String())
+	}
+	t.Logf("stopped %v after SIGTERM, exit %d", time.Since(signalled), cmd.ProcessState.ExitCode())
+	if cmd.ProcessState.ExitCode() != 1 {
+		t.Errorf("exit %d after SIGTERM mid-run, want 1 (not caught up)", cmd.ProcessState.ExitCode())
+	}
+	if !strings.Contains(out.String(), "cancelled") {
+		t.Errorf("the run's outcome was not recorded as cancelled:\n%s", out.String())
+	}
+	archivetest.AssertExactUpToWatermarks(t, w.dbURL, w.sim)
+	if res := w.run(nil, args...); res.code != 0 {
+		t.Fatalf("rerun: exit %d\n%s", res.code, res.all())
+	}
+	archivetest.AssertExactUpToWatermarks(t, w.dbURL, w.sim)
+}
+
+func TestBackfillOlderThanTheHistoryClampsAndExitsZero(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, livesim.Config{Seed: 2, Domains: []string{"old.example.com"}, RecordsPerDay: 10, DaysBack: 20}, true)
+	start := time.Now().Add(-400 * 24 * time.Hour).UTC().Format(time.RFC3339)
+	end := time.Now().Add(-300 * 24 * time.Hour).UTC().Format(time.RFC3339)
+	dry := w.run(nil, "backfill", "--start", start, "--end", end, "--domain", "old.example.com", "--dry-run")
+	if dry.code != 0 || !strings.Contains(dry.stdout, "clamped") || !strings.Contains(dry.stdout, "estimate") {
+		t.Fatalf("dry run: exit %d\n%s", dry.code, dry.all())
+	}
+	if len(w.sim.Requests()) != 0 {
+		t.Fatalf("--dry-run sent %d requests", len(w.sim.Requests()))
+	}
+	for range 2 {
+		res := w.run(nil, "backfill", "--start", start, "--end", end, "--domain", "old.example.com")
+		if res.code != 0 || !strings.Contains(res.all(), "366-day") {
+			t.Fatalf("backfill: exit %d, want 0 with the clamp logged\n%s", res.code, res.all())
+		}
+	}
+	if st := w.sim.Stats(); st.HistoryViolations != 0 {
+		t.Fatalf("%d requests older than 366 days", st.HistoryViolations)
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, w.dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var n int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM sync_gaps").Scan(&n); err != nil || n != 1 {
+		t.Fatalf("%d sync_gaps rows (err %v), want 1", n, err)
+	}
+}
+
+func TestAFailingDomainExitsOne(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, livesim.Config{Seed: 1, NumDomains: 2, RecordsPerDay: 20, DaysBack: 1,
+		Faults: livesim.Faults{Rate: 1, Classes: []livesim.FaultClass{livesim.FaultNotFound}}}, true)
+	res := w.run(nil, "sync")
+	if res.code != 1 || !strings.Contains(res.all(), "ResourceNotFound") {
+		t.Fatalf("exit %d, want 1 naming ResourceNotFound\n%s", res.code, res.all())
+	}
+}
+
+func TestVersion(t *testing.T) {
+	t.Parallel()
+	out, err := exec.Command(binary, "version").Output()
+	if err != nil || !strings.HasPrefix(string(out), "cbarchive ") {
+		t.Fatalf("version: %v %q", err, out)
+	}
+}
