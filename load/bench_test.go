@@ -125,9 +125,8 @@ func BenchmarkLoad(b *testing.B) {
 		return s
 	}
 
-	b.Run("a=raw-copy-new", func(b *testing.B) {
-		s := setup(b)
-		benchLoop(b, s, window, func(ctx context.Context, rows []transform.Row) Counts {
+	rawLoad := func(b *testing.B, s *Store) func(ctx context.Context, rows []transform.Row) Counts {
+		return func(ctx context.Context, rows []transform.Row) Counts {
 			err := pgx.BeginFunc(ctx, s.Pool(), func(tx pgx.Tx) error {
 				for p := 0; p < len(rows); p += benchPageRows {
 					src := &rawSource{rows: rows[p : p+benchPageRows], i: -1}
@@ -141,7 +140,12 @@ func BenchmarkLoad(b *testing.B) {
 				b.Fatal(err)
 			}
 			return Counts{New: int64(len(rows))}
-		}, func(Counts) bool { return true })
+		}
+	}
+
+	b.Run("a=raw-copy-new", func(b *testing.B) {
+		s := setup(b)
+		benchLoop(b, s, window, rawLoad(b, s), func(Counts) bool { return true })
 	})
 
 	windowLoad := func(b *testing.B, s *Store) func(ctx context.Context, rows []transform.Row) Counts {
@@ -169,6 +173,31 @@ func BenchmarkLoad(b *testing.B) {
 	b.Run("b=window-new", func(b *testing.B) {
 		s := setup(b)
 		benchLoop(b, s, window, windowLoad(b, s), func(c Counts) bool { return c.New == benchWindowRows })
+	})
+
+	// The machine is shared: (a) and (b) alternate window by window in one loop, into two
+	// databases, so that both see the same load and their ratio means something.
+	b.Run("a+b=paired", func(b *testing.B) {
+		sa, sb := setup(b), setup(b)
+		raw, win := rawLoad(b, sa), windowLoad(b, sb)
+		var rawT, winT time.Duration
+		var n int
+		for i := 0; b.Loop(); i++ {
+			rows := window(i)
+			start := time.Now()
+			raw(context.Background(), rows)
+			rawT += time.Since(start)
+			start = time.Now()
+			if c := win(context.Background(), rows); c.New != benchWindowRows {
+				b.Fatalf("window %d: %+v", i, c)
+			}
+			winT += time.Since(start)
+			n += len(rows)
+		}
+		b.ReportMetric(float64(n)/rawT.Seconds(), "raw-rows/s")
+		b.ReportMetric(float64(n)/winT.Seconds(), "window-rows/s")
+		b.ReportMetric(100*rawT.Seconds()/winT.Seconds(), "window/raw-%")
+		b.ReportMetric(0, "ns/op")
 	})
 
 	b.Run("c=window-unchanged", func(b *testing.B) {

@@ -62,6 +62,10 @@ func Migrate(ctx context.Context, databaseURL string, direction string, w io.Wri
 	switch direction {
 	case MigrateUp:
 		res, err := p.Up(ctx)
+		var partial *goose.PartialError
+		if errors.As(err, &partial) {
+			res = append(partial.Applied, partial.Failed)
+		}
 		printResults(w, res)
 		if err != nil {
 			return fmt.Errorf("migrate up: %w", translate(err))
@@ -83,6 +87,10 @@ func Migrate(ctx context.Context, databaseURL string, direction string, w io.Wri
 		}
 	case MigrateDownToZero:
 		res, err := p.DownTo(ctx, 0)
+		var partial *goose.PartialError
+		if errors.As(err, &partial) {
+			res = append(partial.Applied, partial.Failed)
+		}
 		printResults(w, res)
 		if err != nil {
 			return fmt.Errorf("migrate down-to-zero: %w", translate(err))
@@ -108,6 +116,9 @@ func Migrate(ctx context.Context, databaseURL string, direction string, w io.Wri
 
 func printResults(w io.Writer, res []*goose.MigrationResult) {
 	for _, r := range res {
+		if r == nil {
+			continue
+		}
 		fmt.Fprintln(w, r.String())
 	}
 }

@@ -250,6 +250,7 @@ func (w *Window) Staged() int64 { return w.staged }
 // and commits all of it at once. On any error nothing of the window is committed.
 func (w *Window) Commit(ctx context.Context) (Counts, error) {
 	if err := w.usable(); err != nil {
+		w.Rollback() // an earlier failure left the transaction unusable
 		return Counts{}, err
 	}
 	c, err := w.commit(ctx)
