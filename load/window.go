@@ -32,6 +32,10 @@ type WindowOpts struct {
 	Advance *time.Time
 	// FirstStart is the new checkpoint's first_start; only used when Advance creates it.
 	FirstStart time.Time
+	// KeepStatuses, when not empty, writes only rows whose status is one of these. The window
+	// must still be staged whole (every status): status is not part of a record's identity, so
+	// ordinals are only right when numbered over all records of an identity.
+	KeepStatuses []string
 }
 
 // Counts says what a window did to callback_records and callback_rejects.
@@ -182,7 +186,11 @@ func (w *Window) mergeArgs() []any {
 	if w.domains == 1 {
 		domain = &w.domain
 	}
-	return []any{w.lo, w.hi, domain}
+	var keep []string
+	if len(w.o.KeepStatuses) > 0 {
+		keep = w.o.KeepStatuses
+	}
+	return []any{w.lo, w.hi, domain, keep}
 }
 
 // rowSource feeds rows to CopyFrom, reusing one slice of values.
@@ -344,7 +352,8 @@ WITH numbered AS (
 	SELECT s.*, n.ordinal
 	FROM numbered n
 	CROSS JOIN LATERAL (SELECT * FROM pg_temp.` + stagingTable + ` x WHERE x.ctid = n.tid OFFSET 0) s
-	WHERE NOT EXISTS (
+	WHERE ($4::text[] IS NULL OR s.status = ANY($4::text[]))
+	  AND NOT EXISTS (
 		SELECT 1 FROM callback_records c
 		WHERE c.domain = n.domain AND c.callback_time = n.callback_time
 		  AND c.identity_hash = n.identity_hash AND c.ordinal = n.ordinal

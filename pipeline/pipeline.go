@@ -339,7 +339,11 @@ const maxDriftRereads = 3
 // window archives one window: probes its size, splits it if it is too dense, and otherwise
 // loads all its pages in one transaction, re-reading it if its records move meanwhile.
 func (p *Pipeline) window(ctx context.Context, st *domainRun, w extract.Range) error {
-	q := extract.Query{Domain: st.key.Domain, Filter: p.cfg.Filter, Start: w.Start, End: w.End, PageNum: 1, PageSize: p.cfg.PageSize}
+	// A status filter is applied when writing, not in the query: status is not part of a
+	// record's identity, so ordinals must be numbered over every status (see load.WindowOpts).
+	qf := p.cfg.Filter
+	qf.Statuses = nil
+	q := extract.Query{Domain: st.key.Domain, Filter: qf, Start: w.Start, End: w.End, PageNum: 1, PageSize: p.cfg.PageSize}
 	for attempt := 1; ; attempt++ {
 		first, err := p.cfg.Client.Describe(ctx, q, &st.stats)
 		if err != nil {
@@ -385,7 +389,8 @@ func (p *Pipeline) window(ctx context.Context, st *domainRun, w extract.Range) e
 
 // load reads every page of the window into one transaction and commits it with the checkpoint.
 func (p *Pipeline) load(ctx context.Context, st *domainRun, q extract.Query, w extract.Range, first extract.Page) error {
-	opts := load.WindowOpts{Key: st.key, Filter: st.filter, RunID: p.cfg.RunID, Start: w.Start, End: w.End, FirstStart: st.first}
+	opts := load.WindowOpts{Key: st.key, Filter: st.filter, RunID: p.cfg.RunID, Start: w.Start, End: w.End, FirstStart: st.first,
+		KeepStatuses: p.cfg.Filter.Statuses}
 	if st.mode == ModeSync {
 		end := w.End
 		opts.Advance = &end
