@@ -66,6 +66,13 @@ func (r *Record) fieldPtrs() [15]*string {
 // a null becomes "" and a number, boolean, object or array is kept as its JSON text, so
 // that no record fails to decode. Unknown fields are ignored. Raw keeps the input bytes.
 func (r *Record) UnmarshalJSON(b []byte) error {
+	// Fast path: every field a string (or null), as the API documents.
+	var p plainRecord
+	if err := json.Unmarshal(b, &p); err == nil {
+		*r = Record(p)
+		r.Raw = append(json.RawMessage(nil), b...)
+		return nil
+	}
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(b, &m); err != nil {
 		return fmt.Errorf("decode callback record: %w", err)
@@ -86,6 +93,9 @@ func (r *Record) UnmarshalJSON(b []byte) error {
 	r.Raw = append(json.RawMessage(nil), b...)
 	return nil
 }
+
+// plainRecord has Record's fields without its UnmarshalJSON method, for the fast path.
+type plainRecord Record
 
 func fieldText(v json.RawMessage) (string, error) {
 	v = bytes.TrimSpace(v)

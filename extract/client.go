@@ -53,6 +53,19 @@ type Client struct {
 
 	requests atomic.Int64
 	retries  atomic.Int64
+	first    atomic.Int64 // unix nanos of the first request sent
+	last     atomic.Int64 // unix nanos of the latest request sent
+}
+
+// Span returns when the first and the latest request were sent (zero when none was).
+func (c *Client) Span() (first, last time.Time) {
+	if f := c.first.Load(); f != 0 {
+		first = time.Unix(0, f)
+	}
+	if l := c.last.Load(); l != 0 {
+		last = time.Unix(0, l)
+	}
+	return first, last
 }
 
 // NewClient returns a client for cfg.
@@ -100,7 +113,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	sdk.SetSecretKey(cfg.SecretKey)
 	sdk.ServiceInfo.Credentials.Region = cfg.Region
 	sdk.SetTimeout(cfg.Timeout)
-	sdk.Client.Client = &http.Client{Transport: &http.Transport{
+	sdk.Client.Client = &http.Client{Transport: &sentTracker{base: &http.Transport{
 		Proxy:               http.ProxyFromEnvironment,
 		DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		MaxIdleConns:        256,
@@ -108,7 +121,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		IdleConnTimeout:     90 * time.Second,
 		TLSHandshakeTimeout: 10 * time.Second,
 		ForceAttemptHTTP2:   true,
-	}}
+	}}}
 	return &Client{sdk: sdk, cfg: cfg, log: cfg.Logger}, nil
 }
 
@@ -145,10 +158,14 @@ func (c *Client) call(ctx context.Context, action string, body any, stats *Stats
 		return nil, "", fmt.Errorf("encode %s request: %w", action, err)
 	}
 	for attempt := 1; ; attempt++ {
-		if err := c.cfg.Limiter.Wait(ctx); err != nil {
+		ticket, err := c.cfg.Limiter.Wait(ctx)
+		if err != nil {
 			return nil, "", err
 		}
 		c.requests.Add(1)
+		now := time.Now().UnixNano()
+		c.first.CompareAndSwap(0, now)
+		c.last.Store(now)
 		if stats != nil {
 			stats.Requests.Add(1)
 		}
@@ -158,7 +175,7 @@ func (c *Client) call(ctx context.Context, action string, body any, stats *Stats
 				stats.Retries.Add(1)
 			}
 		}
-		result, reqID, apiErr := c.once(ctx, action, payload)
+		result, reqID, apiErr := c.once(withTicket(ctx, ticket), action, payload)
 		if apiErr == nil {
 			return result, reqID, nil
 		}

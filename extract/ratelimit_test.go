@@ -30,7 +30,10 @@ func TestLimiterNeverExceedsTheLimitInAnySecond(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 16 {
 		wg.Go(func() {
-			for l.Wait(ctx) == nil {
+			for {
+				if _, err := l.Wait(ctx); err != nil {
+					return
+				}
 				mu.Lock()
 				sent = append(sent, time.Now())
 				mu.Unlock()

@@ -40,9 +40,12 @@ type Config struct {
 	Logger *zap.Logger     // default: no logs
 	RunID  string          // required
 
-	Filter          extract.Filter
-	PageSize        int           // default 1000
-	TargetPages     int           // pages a window aims at; default 100 (split above twice that)
+	Filter   extract.Filter
+	PageSize int // default 1000
+	// TargetPages is the number of pages a window aims at; default 25 (split above twice
+	// that). Small windows keep transactions short and let one domain's merge overlap other
+	// domains' requests; each costs one extra request only when the density changes.
+	TargetPages     int
 	PageConcurrency int           // page requests in flight per window; default 8
 	Domains         int           // domains processed at once; default 16
 	InitialLookback time.Duration // default 24h
@@ -74,7 +77,7 @@ func New(cfg Config) (*Pipeline, error) {
 		return nil, errors.New("pipeline: Client, Store and RunID are required")
 	}
 	cfg.PageSize = cmpOr(cfg.PageSize, 1000)
-	cfg.TargetPages = cmpOr(cfg.TargetPages, 100)
+	cfg.TargetPages = cmpOr(cfg.TargetPages, 25)
 	cfg.PageConcurrency = cmpOr(cfg.PageConcurrency, 8)
 	cfg.Domains = cmpOr(cfg.Domains, 16)
 	cfg.InitialLookback = cmpOr(cfg.InitialLookback, 24*time.Hour)

@@ -1,0 +1,229 @@
+// Command extract is the extraction benchmark: a full sync of a large simulated account through
+// livesim (in a child process, with 150 ms ± 50 ms latency and the API's 30 requests/s limit)
+// into a fresh PostgreSQL database. It reports requests/s achieved against the rate limit,
+// records/s into PostgreSQL, requests spent against the minimum, and the sync's peak RSS.
+//
+//	go run ./bench/extract [-records-per-day 10000] [-domains 5] [-days 6] [-rate 30]
+//
+// DATABASE_URL names the server (default postgres://postgres@127.0.0.1:5432/postgres); the
+// benchmark creates and drops its own database there.
+package main
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/signal"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"go.uber.org/zap"
+
+	"github.com/cbarchive/cbarchive/extract"
+	"github.com/cbarchive/cbarchive/livesim"
+	"github.com/cbarchive/cbarchive/load"
+	"github.com/cbarchive/cbarchive/pipeline"
+)
+
+func main() {
+	var (
+		child    = flag.Bool("livesim-child", false, "internal: serve livesim and print its URL")
+		perDay   = flag.Int("records-per-day", 10000, "records per domain and day")
+		domains  = flag.Int("domains", 5, "domains")
+		days     = flag.Int("days", 6, "days of history")
+		rateLim  = flag.Float64("rate", 30, "rate limit (requests/s), enforced by livesim too")
+		pageSize = flag.Int("page-size", 1000, "page size")
+		latency  = flag.Duration("latency", 150*time.Millisecond, "livesim latency")
+		jitter   = flag.Duration("jitter", 50*time.Millisecond, "livesim latency jitter (±)")
+		cpuProf  = flag.String("cpuprofile", "", "write the sync's CPU profile to this file")
+	)
+	flag.Parse()
+	if *cpuProf != "" && !*child {
+		f, err := os.Create(*cpuProf)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		_ = pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
+	if *child {
+		serveChild(*perDay, *domains, *days, int(*rateLim), *latency, *jitter)
+		return
+	}
+	if err := run(*perDay, *domains, *days, *rateLim, *pageSize, *latency, *jitter); err != nil {
+		pprof.StopCPUProfile()
+		fmt.Fprintln(os.Stderr, "bench/extract:", err)
+		os.Exit(1)
+	}
+}
+
+// simEnd is where the simulated history ends: fixed, so no record arrives during the run.
+func simEnd() time.Time { return time.Now().Add(-10 * time.Minute).Truncate(time.Minute) }
+
+func serveChild(perDay, domains, days, rate int, latency, jitter time.Duration) {
+	end := simEnd()
+	sim, err := livesim.New(livesim.Config{Seed: 1, NumDomains: domains, RecordsPerDay: perDay, DaysBack: days,
+		RateLimit: rate, Latency: latency, LatencyJitter: jitter, Now: func() time.Time { return end }})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	u, err := sim.Start()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	fmt.Printf("%s %d\n", u, sim.Len())
+	// Serve until the parent closes stdin, then report the request log's figures.
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	st := sim.Stats()
+	fmt.Printf("requests=%d throttled=%d max_in_any_second=%d page_violations=%d\n",
+		st.Requests, st.Throttled, sim.MaxInAnySecond("AKLTSIM"), st.PageNumViolations)
+	sim.Close()
+}
+
+func run(perDay, domains, days int, rateLim float64, pageSize int, latency, jitter time.Duration) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+
+	// livesim in a child process, so that its data does not count in our RSS.
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(self, "-livesim-child", "-records-per-day", strconv.Itoa(perDay), "-domains", strconv.Itoa(domains),
+		"-days", strconv.Itoa(days), "-rate", fmt.Sprint(rateLim), "-latency", latency.String(), "-jitter", jitter.String())
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	lines := bufio.NewScanner(stdout)
+	if !lines.Scan() {
+		return fmt.Errorf("livesim child did not start")
+	}
+	var simURL string
+	var total int
+	fmt.Sscanf(lines.Text(), "%s %d", &simURL, &total)
+
+	dbURL, drop, err := freshDatabase(ctx)
+	if err != nil {
+		return err
+	}
+	defer drop()
+	if err := load.Migrate(ctx, dbURL, load.MigrateUp, io.Discard); err != nil {
+		return err
+	}
+	store, err := load.Open(ctx, dbURL)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	limiter := extract.NewLimiter(rateLim)
+	client, err := extract.NewClient(extract.ClientConfig{Endpoint: simURL, AccessKey: "AKLTSIM", SecretKey: "simsecret", Limiter: limiter})
+	if err != nil {
+		return err
+	}
+	p, err := pipeline.New(pipeline.Config{Client: client, Store: store, Logger: zap.NewNop(), RunID: "bench",
+		PageSize: pageSize, InitialLookback: time.Duration(days)*24*time.Hour + time.Hour})
+	if err != nil {
+		return err
+	}
+	var names []string
+	for i := 1; i <= domains; i++ {
+		names = append(names, fmt.Sprintf("live%d.example.com", i))
+	}
+	start := time.Now()
+	res := p.Sync(ctx, names)
+	took := time.Since(start)
+	for _, d := range res.Domains {
+		if d.Outcome != pipeline.OutcomeSuccess {
+			return fmt.Errorf("domain %s: %s: %v", d.Domain, d.Outcome, d.Err)
+		}
+	}
+	rss := peakRSS()
+
+	_ = stdin.Close()
+	simStats := ""
+	if lines.Scan() {
+		simStats = lines.Text()
+	}
+	_ = cmd.Wait()
+
+	var records int64
+	minimum := 0
+	for _, name := range names {
+		var n int64
+		if err := store.Pool().QueryRow(ctx, "SELECT count(*) FROM callback_records WHERE domain = $1", name).Scan(&n); err != nil {
+			return err
+		}
+		records += n
+		minimum += int((n + int64(pageSize) - 1) / int64(pageSize))
+	}
+	requests := client.Requests()
+	achieved := float64(requests) / took.Seconds()
+	first, last := client.Span()
+	// While extracting: from the first request sent to the latest one (the run's tail is the
+	// last windows' merges, with no request left to send).
+	during := float64(requests-1) / last.Sub(first).Seconds()
+	fmt.Printf("dataset:            %d records served, %d domains x %d days, page size %d, latency %v ± %v\n", total, domains, days, pageSize, latency, jitter)
+	fmt.Printf("sync:               %d records archived in %.1fs\n", records, took.Seconds())
+	fmt.Printf("requests/s:         %.2f of %.0f allowed while extracting (%.1f%%); %.2f over the whole run (%.1f%%)\n",
+		during, rateLim, 100*during/rateLim, achieved, 100*achieved/rateLim)
+	fmt.Printf("records/s into PG:  %.0f\n", float64(records)/took.Seconds())
+	fmt.Printf("requests spent:     %d, minimum %d (%.3fx)\n", requests, minimum, float64(requests)/float64(minimum))
+	fmt.Printf("peak RSS:           %.1f MB\n", float64(rss)/(1<<20))
+	fmt.Printf("livesim:            %s\n", simStats)
+	return nil
+}
+
+// freshDatabase creates a database on DATABASE_URL's server and returns its URL and a drop func.
+func freshDatabase(ctx context.Context) (string, func(), error) {
+	admin := os.Getenv("DATABASE_URL")
+	if admin == "" {
+		admin = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+	}
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		return "", nil, fmt.Errorf("connect to %s: %w (start PostgreSQL or set DATABASE_URL)", "DATABASE_URL", err)
+	}
+	name := fmt.Sprintf("cbbench_%d", time.Now().UnixNano())
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		return "", nil, err
+	}
+	u, _ := url.Parse(admin)
+	u.Path = "/" + name
+	return u.String(), func() {
+		_, _ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+		conn.Close(context.Background())
+	}, nil
+}
+
+// peakRSS returns the process's peak resident set size (VmHWM) in bytes.
+func peakRSS() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			f := strings.Fields(line)
+			if len(f) >= 2 {
+				kb, _ := strconv.ParseInt(f[1], 10, 64)
+				return kb * 1024
+			}
+		}
+	}
+	return 0
+}
