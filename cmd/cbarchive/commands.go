@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -262,5 +261,3 @@ func (a *archive) finish(e *env, res pipeline.Result, started time.Time) error {
 		return nil
 	}
 }
-
-var errNoDomains = errors.New("no domains")

@@ -22,10 +22,9 @@ var version = "dev"
 
 // Exit codes of the contract.
 const (
-	exitOK      = 0
-	exitFailed  = 1
-	exitUsage   = 2
-	exitSignals = 1
+	exitOK     = 0
+	exitFailed = 1 // a domain failed, or a signal stopped the run before every domain caught up
+	exitUsage  = 2
 )
 
 // CLI is the command line.
