@@ -16,6 +16,10 @@ import (
 	"github.com/cbarchive/cbarchive/transform"
 )
 
+// ExpiryWarning is how old a watermark may get before runs and `status` warn that unarchived
+// history is about to pass the API's 366-day horizon (within 30 days of it).
+const ExpiryWarning = 336 * 24 * time.Hour
+
 // Mode says which command a run serves.
 type Mode string
 
@@ -242,6 +246,11 @@ func (p *Pipeline) runDomain(ctx context.Context, mode Mode, domain string, back
 		plan = extract.PlanSync(sp)
 		if !found {
 			st.first = plan.Read.Start
+		}
+		if found && now.Sub(cp.Watermark) > ExpiryWarning {
+			st.log.Warn("EXPIRY: the watermark is close to the API's 366-day horizon; history not archived before it is lost for good",
+				zap.Time("watermark", cp.Watermark), zap.Int("days_old", int(now.Sub(cp.Watermark).Hours()/24)),
+				zap.Int("days_left", int((extract.History-now.Sub(cp.Watermark)).Hours()/24)))
 		}
 	}
 	res.Read, res.Gap = plan.Read, plan.Gap

@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
 	"github.com/cbarchive/cbarchive/callback"
 	"github.com/cbarchive/cbarchive/extract"
 	"github.com/cbarchive/cbarchive/livesim"
@@ -231,4 +234,37 @@ func TestRecordsOverThreeMonthsLandInThreeMonthlyPartitions(t *testing.T) {
 		t.Errorf("a DEFAULT partition exists")
 	}
 	h.assertExact("p.example.com", now.AddDate(0, -4, 0), now)
+}
+
+func TestLateRecordsWithinTheOverlapAreArchivedByTheNextRun(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, livesim.Config{EmptyData: true, Domains: []string{"late.example.com"}})
+	ctx := context.Background()
+	o := opts{lookback: 2 * time.Hour, overlap: 30 * time.Minute}
+	mustSucceed(t, h.pipeline(o).Sync(ctx, []string{"late.example.com"}))
+	wm := h.checkpoints()["late.example.com"].Watermark
+	// A record that the API shows only now, 10 minutes before the watermark.
+	h.sim.Add(rec("late.example.com", wm.Add(-10*time.Minute), "late", `{"late":true}`))
+	mustSucceed(t, h.pipeline(o).Sync(ctx, []string{"late.example.com"}))
+	if n := h.count("SELECT count(*) FROM callback_records WHERE stream = 'late'"); n != 1 {
+		t.Fatalf("the late record is archived %d times, want once", n)
+	}
+	h.assertExactUpToWatermarks()
+}
+
+func TestAnOldWatermarkWarnsOfTheHorizon(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, livesim.Config{EmptyData: true, Domains: []string{"exp.example.com"}})
+	ctx := context.Background()
+	old := time.Now().Add(-340 * 24 * time.Hour)
+	if _, err := h.store.Pool().Exec(ctx, `INSERT INTO sync_checkpoints (domain, first_start, watermark) VALUES ('exp.example.com', $1, $1)`, old); err != nil {
+		t.Fatal(err)
+	}
+	core, logs := observer.New(zap.WarnLevel)
+	p := h.pipeline(opts{})
+	p.log = zap.New(core)
+	mustSucceed(t, p.Sync(ctx, []string{"exp.example.com"}))
+	if logs.FilterMessageSnippet("EXPIRY").Len() != 1 {
+		t.Errorf("no expiry warning for a watermark 340 days old; logs: %v", logs.All())
+	}
 }

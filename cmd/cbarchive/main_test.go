@@ -363,3 +363,58 @@ func TestVersion(t *testing.T) {
 		t.Fatalf("version: %v %q", err, out)
 	}
 }
+
+func TestVerifyComparesDailyCountsAndFailsOnAShortfall(t *testing.T) {
+	t.Parallel()
+	end := time.Now().Add(-5 * time.Minute)
+	w := newWorld(t, livesim.Config{Seed: 6, Domains: []string{"v.example.com"}, RecordsPerDay: 200, DaysBack: 3,
+		Now: func() time.Time { return end }}, true)
+	if res := w.run(nil, "sync", "--initial-lookback", "73h"); res.code != 0 {
+		t.Fatalf("sync: exit %d\n%s", res.code, res.all())
+	}
+	day := time.Now().UTC().Add(-48 * time.Hour).Truncate(24 * time.Hour)
+	from, to := day.Format(time.RFC3339), day.Add(12*time.Hour).Format(time.RFC3339)
+	ok := w.run(nil, "verify", "--start", from, "--end", to)
+	if ok.code != 0 || !strings.Contains(ok.stdout, "v.example.com") || !strings.Contains(ok.stdout, " ok") {
+		t.Fatalf("verify of an exact archive: exit %d\n%s", ok.code, ok.all())
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, w.dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "DELETE FROM callback_records WHERE ctid IN (SELECT ctid FROM callback_records WHERE callback_time >= $1 AND callback_time < $2 LIMIT 3)",
+		day, day.Add(24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	short := w.run(nil, "verify", "--start", from, "--end", to)
+	if short.code != 1 || !strings.Contains(short.stdout, "MISSING 3") {
+		t.Fatalf("verify after losing 3 rows: exit %d, want 1 and MISSING 3\n%s", short.code, short.all())
+	}
+}
+
+func TestRenormalizeOnTheBuiltBinary(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, livesim.Config{Seed: 3, Domains: []string{"r.example.com"}, RecordsPerDay: 100, DaysBack: 1}, true)
+	if res := w.run(nil, "sync"); res.code != 0 {
+		t.Fatalf("sync: exit %d\n%s", res.code, res.all())
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, w.dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "UPDATE callback_records SET rules_version = 0, response_code = NULL"); err != nil {
+		t.Fatal(err)
+	}
+	res := w.run(nil, "renormalize", "--batch", "7")
+	if res.code != 0 || !strings.Contains(res.stderr, "renormalize finished") {
+		t.Fatalf("renormalize: exit %d\n%s", res.code, res.all())
+	}
+	var stale int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM callback_records WHERE rules_version = 0 OR (response_code IS NULL AND raw->>'CallbackResponseCode' ~ '^ *[0-9]+ *$')").Scan(&stale); err != nil || stale != 0 {
+		t.Fatalf("%d rows not re-derived (err %v)", stale, err)
+	}
+}

@@ -9,11 +9,8 @@ import (
 
 	"github.com/cbarchive/cbarchive/extract"
 	"github.com/cbarchive/cbarchive/load"
+	"github.com/cbarchive/cbarchive/pipeline"
 )
-
-// expiryWarning is how old a watermark may get before status warns that unarchived history
-// is about to pass the API's 366-day horizon.
-const expiryWarning = 336 * 24 * time.Hour
 
 // StatusCmd prints each checkpoint's state.
 type StatusCmd struct {
@@ -71,7 +68,7 @@ func (c *StatusCmd) Run(e *env, s *Settings) error {
 			st := r.StartedAt
 			ds.LastStarted, ds.LastFinished = &st, r.FinishedAt
 		}
-		if age := now.Sub(cp.Watermark); age > expiryWarning {
+		if age := now.Sub(cp.Watermark); age > pipeline.ExpiryWarning {
 			left := extract.History - age
 			ds.ExpiryWarning = fmt.Sprintf("watermark is %d days old: unarchived history older than 366 days is lost for good in %d days; run cbarchive sync now",
 				int(age.Hours()/24), max(0, int(left.Hours()/24)))
