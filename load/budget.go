@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"go.uber.org/zap"
 )
 
@@ -33,6 +34,7 @@ type BudgetOpts struct {
 // uses 1/n of it, n being the live members. A lone process gets all of it.
 type Budget struct {
 	s      *Store
+	conn   *pgx.Conn // its own connection: windows holding every pool connection must not delay the heartbeat
 	opts   BudgetOpts
 	acct   string
 	cancel context.CancelFunc
@@ -50,17 +52,21 @@ func (s *Store) JoinBudget(ctx context.Context, opts BudgetOpts) (*Budget, error
 		opts.Logger = zap.NewNop()
 	}
 	sum := sha256.Sum256([]byte(opts.AccessKey))
-	b := &Budget{s: s, opts: opts, acct: hex.EncodeToString(sum[:]), done: make(chan struct{}), share: 1}
-	if _, err := s.pool.Exec(ctx, `DELETE FROM rate_budget_members WHERE heartbeat_at < now() - interval '1 minute'`); err != nil {
-		return nil, fmt.Errorf("clean the rate budget: %w", translate(err))
+	conn, err := s.connect(ctx, "cbarchive-budget")
+	if err != nil {
+		return nil, fmt.Errorf("join the rate budget: %w", err)
 	}
-	if _, err := s.pool.Exec(ctx, `INSERT INTO rate_budget_members (account, member_id) VALUES ($1, $2)
-		ON CONFLICT (account, member_id) DO UPDATE SET heartbeat_at = now()`, b.acct, opts.RunID); err != nil {
-		return nil, fmt.Errorf("join the rate budget: %w", translate(err))
+	b := &Budget{s: s, conn: conn, opts: opts, acct: hex.EncodeToString(sum[:]), done: make(chan struct{}), share: 1}
+	fail := func(err error) (*Budget, error) {
+		conn.Close(context.WithoutCancel(ctx))
+		return nil, err
+	}
+	if _, err := conn.Exec(ctx, `DELETE FROM rate_budget_members WHERE heartbeat_at < now() - interval '1 minute'`); err != nil {
+		return fail(fmt.Errorf("clean the rate budget: %w", translate(err)))
 	}
 	n, err := b.refresh(ctx)
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
 	if n > 1 {
 		opts.Logger.Info("other processes of the same account are running: sharing the rate limit",
@@ -71,11 +77,12 @@ func (s *Store) JoinBudget(ctx context.Context, opts BudgetOpts) (*Budget, error
 		case <-ctx.Done():
 			t.Stop()
 			b.remove()
-			return nil, ctx.Err()
+			return fail(ctx.Err())
 		case <-t.C:
 		}
 		if _, err := b.refresh(ctx); err != nil {
-			return nil, err
+			b.remove()
+			return fail(err)
 		}
 	}
 	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -87,7 +94,7 @@ func (s *Store) JoinBudget(ctx context.Context, opts BudgetOpts) (*Budget, error
 // refresh renews this member's heartbeat, counts the live members and applies the share.
 func (b *Budget) refresh(ctx context.Context) (int, error) {
 	var n int
-	err := b.s.pool.QueryRow(ctx, `WITH me AS (
+	err := b.conn.QueryRow(ctx, `WITH me AS (
 			INSERT INTO rate_budget_members (account, member_id) VALUES ($1, $2)
 			ON CONFLICT (account, member_id) DO UPDATE SET heartbeat_at = now()
 			RETURNING member_id)
@@ -144,11 +151,12 @@ func (b *Budget) Leave() {
 			<-b.done
 		}
 		b.remove()
+		_ = b.conn.Close(context.Background())
 	})
 }
 
 func (b *Budget) remove() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_, _ = b.s.pool.Exec(ctx, `DELETE FROM rate_budget_members WHERE account = $1 AND member_id = $2`, b.acct, b.opts.RunID)
+	_, _ = b.conn.Exec(ctx, `DELETE FROM rate_budget_members WHERE account = $1 AND member_id = $2`, b.acct, b.opts.RunID)
 }

@@ -25,6 +25,10 @@ type Store struct {
 	partitions map[month]bool // months whose partition is known to exist
 }
 
+// defaultMaxConns is the pool size when the URL does not set pool_max_conns: the pipeline's
+// default of 16 domains at once, each holding one window, plus bookkeeping.
+const defaultMaxConns = 24
+
 // tempBuffers is the session's temp_buffers: the staging table of a typical window (10,000 rows
 // of ~2 KB) then stays in memory instead of spilling to temp files. It is allocated on demand.
 const tempBuffers = "64MB"
@@ -42,6 +46,11 @@ func Open(ctx context.Context, databaseURL string) (*Store, error) {
 	}
 	if _, ok := cfg.ConnConfig.RuntimeParams["temp_buffers"]; !ok {
 		cfg.ConnConfig.RuntimeParams["temp_buffers"] = tempBuffers
+	}
+	// Each window in progress holds a connection for its whole read (see Window): leave room
+	// for every domain the pipeline runs at once plus bookkeeping, unless the URL sets it.
+	if !strings.Contains(databaseURL, "pool_max_conns") {
+		cfg.MaxConns = defaultMaxConns
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

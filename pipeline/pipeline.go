@@ -380,6 +380,12 @@ func (p *Pipeline) window(ctx context.Context, st *domainRun, w extract.Range) e
 				w, st.key.Domain, first.TotalCount, extract.MaxPageNum, p.cfg.PageSize)
 		}
 		err = p.load(ctx, st, q, w, first)
+		if errors.Is(err, load.ErrRetryable) && ctx.Err() == nil && attempt < maxDriftRereads {
+			// A deadlock with a concurrent run, or a lost connection: nothing was committed.
+			st.log.Warn("transient database failure; reading the window again",
+				zap.Time("window_start", w.Start), zap.Time("window_end", w.End), zap.Int("attempt", attempt), zap.Error(err))
+			continue
+		}
 		if err == nil || !errors.Is(err, extract.ErrDrift) {
 			return err
 		}
