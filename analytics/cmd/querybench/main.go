@@ -265,7 +265,7 @@ func timeQueries(ctx context.Context, dbURL, guidePath string, runs int) error {
 		return err
 	}
 
-	fmt.Printf("| query | rows returned | median ms | min ms | max ms |\n|---|---|---|---|---|\n")
+	fmt.Printf("| query | rows returned | median ms | min ms | max ms | plan: partitions scanned; indexes |\n|---|---|---|---|---|---|\n")
 	for _, q := range append(qs, extra...) {
 		var times []time.Duration
 		var n int
@@ -285,9 +285,13 @@ func timeQueries(ctx context.Context, dbURL, guidePath string, runs int) error {
 			times = append(times, time.Since(t))
 		}
 		slices.Sort(times)
+		plan, err := planSummary(ctx, conn, q.SQL)
+		if err != nil {
+			return fmt.Errorf("%s: explain: %w", q.Label, err)
+		}
 		ms := func(d time.Duration) string { return fmt.Sprintf("%.1f", float64(d.Microseconds())/1000) }
-		fmt.Printf("| %s: %s | %d | %s | %s | %s |\n", q.Label, strings.TrimSpace(q.Title), n,
-			ms(times[len(times)/2]), ms(times[0]), ms(times[len(times)-1]))
+		fmt.Printf("| %s: %s | %d | %s | %s | %s | %s |\n", q.Label, strings.TrimSpace(q.Title), n,
+			ms(times[len(times)/2]), ms(times[0]), ms(times[len(times)-1]), plan)
 	}
 	return nil
 }
@@ -313,4 +317,46 @@ func printIndexSizes(ctx context.Context, conn *pgx.Conn) error {
 	}
 	fmt.Println()
 	return r.Err()
+}
+
+// planSummary says how many partitions of callback_records the plan scans (at plan time: a
+// LATERAL side is pruned at run time) and which indexes it uses.
+func planSummary(ctx context.Context, conn *pgx.Conn, sql string) (string, error) {
+	if strings.Contains(sql, "SELECT cbarchive_refresh_analytics(") {
+		return "-", nil
+	}
+	var doc []map[string]any
+	if err := conn.QueryRow(ctx, "EXPLAIN (FORMAT JSON) "+sql).Scan(&doc); err != nil {
+		return "", err
+	}
+	parts, idx := map[string]bool{}, map[string]bool{}
+	var walk func(n map[string]any)
+	walk = func(n map[string]any) {
+		if r, ok := n["Relation Name"].(string); ok && strings.HasPrefix(r, "callback_records_y") {
+			parts[r] = true
+		}
+		if i, ok := n["Index Name"].(string); ok {
+			// Partition indexes are named <partition>_<columns>_idx: keep the columns part.
+			if _, rest, ok := strings.Cut(i, "callback_records_y"); ok && len(rest) > 8 {
+				i = rest[8:]
+			}
+			idx[i] = true
+		}
+		kids, _ := n["Plans"].([]any)
+		for _, k := range kids {
+			if m, ok := k.(map[string]any); ok {
+				walk(m)
+			}
+		}
+	}
+	walk(doc[0]["Plan"].(map[string]any))
+	names := make([]string, 0, len(idx))
+	for i := range idx {
+		names = append(names, i)
+	}
+	slices.Sort(names)
+	if len(names) == 0 {
+		names = []string{"none"}
+	}
+	return fmt.Sprintf("%d; %s", len(parts), strings.Join(names, ", ")), nil
 }
