@@ -98,3 +98,20 @@ func TestRenormalizeSinceOnlyTouchesLaterRows(t *testing.T) {
 		t.Fatalf("%+v, %v; want the 5 rows at or after --since", res, err)
 	}
 }
+
+func TestRefreshAnalyticsFollowsTheArchive(t *testing.T) {
+	t.Parallel()
+	s, _ := testStore(t)
+	renormRows(t, s, 20)
+	ctx := context.Background()
+	if _, err := s.RefreshAnalytics(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	var total int64
+	if err := s.Pool().QueryRow(ctx, "SELECT coalesce(sum(total), 0) FROM callback_hourly").Scan(&total); err != nil {
+		t.Fatal(err)
+	}
+	if total != 20 {
+		t.Errorf("callback_hourly counts %d callbacks, want 20", total)
+	}
+}

@@ -244,6 +244,15 @@ func (a *archive) finish(e *env, res pipeline.Result, started time.Time) error {
 		zap.Int64("records_unchanged", total.Unchanged), zap.Int64("records_rejected", total.Rejected),
 		zap.Int64("requests", requests), zap.Int64("retries", retries), zap.Duration("duration", time.Since(started)),
 	}
+	if total.New+total.Updated > 0 {
+		// The analysts' hourly rollup follows the archive; its failure does not fail the run
+		// (the archive itself is complete), but it is logged loudly.
+		if n, err := a.store.RefreshAnalytics(context.WithoutCancel(e.ctx), false); err != nil {
+			a.log.Error("could not refresh callback_hourly; run SELECT cbarchive_refresh_analytics() by hand", zap.Error(err))
+		} else {
+			a.log.Info("analytics refreshed", zap.Int64("callback_hourly_rows", n))
+		}
+	}
 	failed := res.Failed()
 	switch {
 	case len(failed) > 0:

@@ -57,6 +57,11 @@ func (c *RenormalizeCmd) Run(e *env, s *Settings) error {
 		log.Error("renormalize stopped; run it again to continue", zap.Error(err), zap.Int64("rows_done", res.Rows))
 		return fmt.Errorf("renormalize: %w", err)
 	}
+	if res.Changed > 0 {
+		if _, err := store.RefreshAnalytics(e.ctx, true); err != nil {
+			log.Error("could not rebuild callback_hourly; run SELECT cbarchive_refresh_analytics(rebuild => true) by hand", zap.Error(err))
+		}
+	}
 	log.Info("renormalize finished", zap.Int64("rows", res.Rows), zap.Int64("rows_changed", res.Changed), zap.Int("rules_version", transform.RulesVersion))
 	return nil
 }
