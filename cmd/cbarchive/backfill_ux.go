@@ -115,9 +115,15 @@ func (p *progress) window(ev pipeline.WindowEvent) {
 	_ = p.bar.Add64(int64(ev.Window.End.Sub(ev.Window.Start).Seconds()))
 }
 
-func (p *progress) done() {
-	if p.bar != nil {
-		_ = p.bar.Finish()
-		fmt.Fprintln(os.Stderr)
+// done ends the bar: full when the run finished, left where it stopped when it was cut short.
+func (p *progress) done(finished bool) {
+	if p.bar == nil {
+		return
 	}
+	if finished {
+		_ = p.bar.Finish()
+	} else {
+		_ = p.bar.Exit()
+	}
+	fmt.Fprintln(os.Stderr)
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -120,21 +121,12 @@ func (c *BackfillCmd) Run(e *env, s *Settings) error {
 	}
 	started := time.Now()
 	res := p.Backfill(e.ctx, domains, plan)
-	bar.done()
+	bar.done(e.ctx.Err() == nil)
 	if e.ctx.Err() != nil {
-		fmt.Fprintf(e.stderr, "backfill stopped; committed windows are kept. To resume, run the same command again:\n  cbarchive backfill --start %s --end %s%s\n",
-			c.Start, c.End, domainFlags(c.Domain))
+		fmt.Fprintf(e.stderr, "backfill stopped; committed windows are kept and re-reading them is free. To resume, run the same command again:\n  cbarchive %s\n",
+			strings.Join(os.Args[1:], " "))
 	}
 	return a.finish(e, res, started)
-}
-
-func domainFlags(ds []string) string {
-	var b strings.Builder
-	for _, d := range ds {
-		b.WriteString(" --domain ")
-		b.WriteString(d)
-	}
-	return b.String()
 }
 
 // archive is what sync and backfill share: logger, store, limiter, client.

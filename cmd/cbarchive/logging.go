@@ -32,7 +32,6 @@ func newLogger(w io.Writer, level, format string) *zap.Logger {
 	var enc zapcore.Encoder
 	if format == "console" {
 		encCfg.EncodeLevel = zapcore.CapitalColorLevelEncoder
-		encCfg.EncodeTime = zapcore.TimeEncoderOfLayout(time.TimeOnly)
 		enc = zapcore.NewConsoleEncoder(encCfg)
 	} else {
 		enc = zapcore.NewJSONEncoder(encCfg)
