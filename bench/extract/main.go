@@ -55,16 +55,19 @@ func main() {
 		_ = pprof.StartCPUProfile(f)
 		defer pprof.StopCPUProfile()
 	}
-	if *child {
+	if *child || os.Getenv(childEnv) != "" {
 		serveChild(*perDay, *domains, *days, int(*rateLim), *latency, *jitter)
 		return
 	}
-	if err := run(*perDay, *domains, *days, *rateLim, *pageSize, *latency, *jitter); err != nil {
+	if err := run(os.Stdout, *perDay, *domains, *days, *rateLim, *pageSize, *latency, *jitter); err != nil {
 		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "bench/extract:", err)
 		os.Exit(1)
 	}
 }
+
+// childEnv makes the program (or its test binary) serve livesim as the benchmark's child.
+const childEnv = "CBARCHIVE_BENCH_LIVESIM_CHILD"
 
 // simEnd is where the simulated history ends: fixed, so no record arrives during the run.
 func simEnd() time.Time { return time.Now().Add(-10 * time.Minute).Truncate(time.Minute) }
@@ -91,7 +94,7 @@ func serveChild(perDay, domains, days, rate int, latency, jitter time.Duration) 
 	sim.Close()
 }
 
-func run(perDay, domains, days int, rateLim float64, pageSize int, latency, jitter time.Duration) error {
+func run(out io.Writer, perDay, domains, days int, rateLim float64, pageSize int, latency, jitter time.Duration) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 
@@ -100,8 +103,9 @@ func run(perDay, domains, days int, rateLim float64, pageSize int, latency, jitt
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(self, "-livesim-child", "-records-per-day", strconv.Itoa(perDay), "-domains", strconv.Itoa(domains),
+	cmd := exec.Command(self, "-records-per-day", strconv.Itoa(perDay), "-domains", strconv.Itoa(domains),
 		"-days", strconv.Itoa(days), "-rate", fmt.Sprint(rateLim), "-latency", latency.String(), "-jitter", jitter.String())
+	cmd.Env = append(os.Environ(), childEnv+"=1")
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr
@@ -177,14 +181,14 @@ func run(perDay, domains, days int, rateLim float64, pageSize int, latency, jitt
 	// While extracting: from the first request sent to the latest one (the run's tail is the
 	// last windows' merges, with no request left to send).
 	during := float64(requests-1) / last.Sub(first).Seconds()
-	fmt.Printf("dataset:            %d records served, %d domains x %d days, page size %d, latency %v ± %v\n", total, domains, days, pageSize, latency, jitter)
-	fmt.Printf("sync:               %d records archived in %.1fs\n", records, took.Seconds())
-	fmt.Printf("requests/s:         %.2f of %.0f allowed while extracting (%.1f%%); %.2f over the whole run (%.1f%%)\n",
+	fmt.Fprintf(out, "dataset:            %d records served, %d domains x %d days, page size %d, latency %v ± %v\n", total, domains, days, pageSize, latency, jitter)
+	fmt.Fprintf(out, "sync:               %d records archived in %.1fs\n", records, took.Seconds())
+	fmt.Fprintf(out, "requests/s:         %.2f of %.0f allowed while extracting (%.1f%%); %.2f over the whole run (%.1f%%)\n",
 		during, rateLim, 100*during/rateLim, achieved, 100*achieved/rateLim)
-	fmt.Printf("records/s into PG:  %.0f\n", float64(records)/took.Seconds())
-	fmt.Printf("requests spent:     %d, minimum %d (%.3fx)\n", requests, minimum, float64(requests)/float64(minimum))
-	fmt.Printf("peak RSS:           %.1f MB\n", float64(rss)/(1<<20))
-	fmt.Printf("livesim:            %s\n", simStats)
+	fmt.Fprintf(out, "records/s into PG:  %.0f\n", float64(records)/took.Seconds())
+	fmt.Fprintf(out, "requests spent:     %d, minimum %d (%.3fx)\n", requests, minimum, float64(requests)/float64(minimum))
+	fmt.Fprintf(out, "peak RSS:           %.1f MB\n", float64(rss)/(1<<20))
+	fmt.Fprintf(out, "livesim:            %s\n", simStats)
 	return nil
 }
 
