@@ -64,6 +64,14 @@ func (s *Store) JoinBudget(ctx context.Context, opts BudgetOpts) (*Budget, error
 	if _, err := conn.Exec(ctx, `DELETE FROM rate_budget_members WHERE heartbeat_at < now() - interval '1 minute'`); err != nil {
 		return fail(fmt.Errorf("clean the rate budget: %w", translate(err)))
 	}
+	// Register in a statement of its own, committed before counting: two processes joining at
+	// once then cannot both miss each other (a count in the same statement as the insert does
+	// not see a concurrent, uncommitted insert). The later of the two always sees the earlier
+	// and waits below; the earlier sees the later at its next heartbeat.
+	if _, err := conn.Exec(ctx, `INSERT INTO rate_budget_members (account, member_id) VALUES ($1, $2)
+		ON CONFLICT (account, member_id) DO UPDATE SET heartbeat_at = now()`, b.acct, opts.RunID); err != nil {
+		return fail(fmt.Errorf("join the rate budget: %w", translate(err)))
+	}
 	n, err := b.refresh(ctx)
 	if err != nil {
 		return fail(err)

@@ -83,3 +83,25 @@ func TestASilentMemberExpires(t *testing.T) {
 		t.Errorf("a crashed member still counts: share %v", a.get())
 	}
 }
+
+func TestProcessesJoiningAtOnceSeeEachOtherBeforeSending(t *testing.T) {
+	t.Parallel()
+	s, _ := testStore(t)
+	ctx := context.Background()
+	var a, b shares
+	var wg sync.WaitGroup
+	var ba, bb *Budget
+	var errA, errB error
+	wg.Go(func() { ba, errA = s.JoinBudget(ctx, BudgetOpts{AccessKey: "AK1", RunID: "run-a", OnShare: a.set}) })
+	wg.Go(func() { bb, errB = s.JoinBudget(ctx, BudgetOpts{AccessKey: "AK1", RunID: "run-b", OnShare: b.set}) })
+	wg.Wait()
+	if errA != nil || errB != nil {
+		t.Fatal(errA, errB)
+	}
+	defer ba.Leave()
+	defer bb.Leave()
+	// When the later of the two may send, both use half of the budget.
+	if a.get() != 0.5 || b.get() != 0.5 {
+		t.Fatalf("shares after joining at once: %v and %v, want 0.5 each", a.get(), b.get())
+	}
+}

@@ -95,7 +95,7 @@ func TestDenseDayWithTinyPagesIsSplitAndExact(t *testing.T) {
 }
 
 func TestNoSecondEverSeesMoreThanTheRateLimitUnderFaults(t *testing.T) {
-	t.Parallel()
+	// Not parallel: arrival times are what is measured, and other tests' load would bunch them.
 	h := faultHarness(t, livesim.Faults{Rate: 0.1, Classes: livesim.AllFaultClasses, SlowDelay: 3 * time.Second, Seed: 17})
 	res := h.pipeline(opts{rate: 20, lookback: 25 * time.Hour, pageSize: 20, targetPgs: 20, maxTries: 10}).Sync(context.Background(), h.sim.Domains())
 	mustSucceed(t, res)
@@ -180,7 +180,7 @@ func TestTwoConcurrentSyncsEndExact(t *testing.T) {
 }
 
 func TestSyncAndBackfillTogetherShareTheAccountsRate(t *testing.T) {
-	t.Parallel()
+	// Not parallel: arrival times are what is measured, and other tests' load would bunch them.
 	end := time.Now().Add(-5 * time.Minute)
 	h := newHarness(t, livesim.Config{Seed: 8, NumDomains: 2, RecordsPerDay: 1500, DaysBack: 2, Now: func() time.Time { return end }})
 	ds := h.sim.Domains()
