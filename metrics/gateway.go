@@ -1,0 +1,135 @@
+package metrics
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// wantForm is the accepted form of a Pushgateway URL, for error messages.
+const wantForm = "give http(s)://[user:password@]host[:port][/path], e.g. http://pushgateway:9091"
+
+// gateway is a Pushgateway URL taken apart: the base URL without credentials, which is all
+// the push library ever sees (so none of its errors can carry the password), and the
+// credentials, sent as basic auth.
+type gateway struct {
+	base     string // scheme://host[:port][/path], no user info, no trailing slash
+	user     *url.Userinfo
+	redacted string // the value as given, password replaced: the only form put in errors
+}
+
+// ValidateURL checks a --pushgateway value: an http or https URL with a host, an optional port
+// (1..65535), optional basic-auth credentials and an optional base path, and no query or
+// fragment. The error names the value, with its password redacted, and the accepted form.
+func ValidateURL(s string) error {
+	_, err := parseGateway(s)
+	return err
+}
+
+func parseGateway(s string) (gateway, error) {
+	shown := redact(s)
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("pushgateway URL %q %s: %s", shown, fmt.Sprintf(format, args...), wantForm)
+	}
+	if strings.TrimSpace(s) == "" {
+		return gateway{}, fmt.Errorf("pushgateway URL is empty: %s", wantForm)
+	}
+	if _, _, ok := splitScheme(s); !ok {
+		return gateway{}, bad("has no scheme")
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		// The *url.Error's text repeats the whole value, password included: show only its cause,
+		// scrubbed of what redact took for the password in case the cause quotes it.
+		cause := err
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			cause = ue.Err
+		}
+		return gateway{}, bad("is not a URL (%s)", scrub(cause.Error(), passwordIn(s)))
+	}
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		return gateway{}, bad("has scheme %q", u.Scheme)
+	case u.Opaque != "" || u.Hostname() == "":
+		return gateway{}, bad("has no host")
+	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
+		return gateway{}, bad("has a query or fragment, which the push path cannot follow")
+	case strings.Contains(u.Path+"/", "/metrics/"):
+		return gateway{}, bad("has a /metrics/ path, which cbarchive adds itself (/metrics/job/cbarchive/command/<command>)")
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return gateway{}, bad("has port %s out of range 1..65535", p)
+		}
+	}
+	g := gateway{user: u.User, redacted: shown}
+	u.User = nil
+	g.base = strings.TrimSuffix(u.String(), "/")
+	return g, nil
+}
+
+// splitScheme splits "scheme://rest". ok is false when s has no "://" after a valid scheme name
+// (a letter, then letters, digits, '+', '-' or '.').
+func splitScheme(s string) (scheme, rest string, ok bool) {
+	i := strings.Index(s, "://")
+	if i <= 0 {
+		return "", s, false
+	}
+	for j, c := range s[:i] {
+		letter := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
+		if !letter && (j == 0 || !('0' <= c && c <= '9' || c == '+' || c == '-' || c == '.')) {
+			return "", s, false
+		}
+	}
+	return s[:i], s[i+3:], true
+}
+
+// userinfoBounds finds the password in s as written: from the first ':' of the user info to the
+// last '@' before the path. It works on strings url.Parse refuses, and errs towards hiding too
+// much (a port, a path) rather than too little.
+func userinfoBounds(s string) (start, end int, ok bool) {
+	offset := 0
+	if scheme, _, found := splitScheme(s); found {
+		offset = len(scheme) + 3
+	}
+	rest := s[offset:]
+	at := strings.LastIndex(rest, "@")
+	if at < 0 {
+		return 0, 0, false
+	}
+	colon := strings.Index(rest[:at], ":")
+	if colon < 0 {
+		return 0, 0, false
+	}
+	return offset + colon + 1, offset + at, true
+}
+
+// redact returns s with the password of its user info replaced by "xxxxx", as url.URL.Redacted
+// does, also for values that are not valid URLs.
+func redact(s string) string {
+	start, end, ok := userinfoBounds(s)
+	if !ok {
+		return s
+	}
+	return s[:start] + "xxxxx" + s[end:]
+}
+
+// passwordIn returns the password of s as written, or "".
+func passwordIn(s string) string {
+	start, end, ok := userinfoBounds(s)
+	if !ok {
+		return ""
+	}
+	return s[start:end]
+}
+
+// scrub replaces every occurrence of password in msg.
+func scrub(msg, password string) string {
+	if password == "" {
+		return msg
+	}
+	return strings.ReplaceAll(msg, password, "xxxxx")
+}
