@@ -19,14 +19,11 @@ import (
 // the archive already holds there, and an estimate of requests and minutes at the rate limit.
 // It sends no API request and writes nothing.
 func dryRun(e *env, s *Settings, plan extract.Plan, wanted []string) error {
-	store, err := load.Open(e.ctx, s.DatabaseURL)
+	store, err := openStore(e, s)
 	if err != nil {
-		return fmt.Errorf("open database: %w", err)
-	}
-	defer store.Close()
-	if err := store.CheckSchema(e.ctx); err != nil {
 		return err
 	}
+	defer store.Close()
 	domains := trimAll(wanted)
 	if len(domains) == 0 {
 		cps, err := store.Checkpoints(e.ctx)

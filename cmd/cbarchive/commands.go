@@ -35,18 +35,12 @@ type SyncCmd struct{}
 
 // Run syncs every domain.
 func (c *SyncCmd) Run(e *env, s *Settings) error {
-	if err := s.validateDatabase(); err != nil {
-		return err
-	}
-	if err := s.validateAPI(); err != nil {
-		return err
-	}
 	a, err := openArchive(e, s, "sync")
 	if err != nil {
 		return err
 	}
 	defer a.close()
-	domains, err := a.domains(e.ctx, s.Domains)
+	domains, err := a.domains(e.ctx, nil, s.Domains)
 	if err != nil {
 		return err
 	}
@@ -91,12 +85,8 @@ func (c *BackfillCmd) Run(e *env, s *Settings) error {
 	if c.LockTimeout <= 0 {
 		return usagef("--lock-timeout %s must be positive", c.LockTimeout)
 	}
-	wanted := c.Domain
-	if len(wanted) == 0 {
-		wanted = s.Domains
-	}
 	if c.DryRun {
-		return dryRun(e, s, plan, wanted)
+		return dryRun(e, s, plan, orDefault(c.Domain, s.Domains))
 	}
 	a, err := openArchive(e, s, "backfill")
 	if err != nil {
@@ -107,7 +97,7 @@ func (c *BackfillCmd) Run(e *env, s *Settings) error {
 		a.log.Warn("the range starts before the API's 366-day history: that part is clamped and recorded in sync_gaps",
 			zap.Time("requested_start", start), zap.Time("clamped_start", plan.Read.Start))
 	}
-	domains, err := a.domains(e.ctx, wanted)
+	domains, err := a.domains(e.ctx, c.Domain, s.Domains)
 	if err != nil {
 		return err
 	}
@@ -139,17 +129,20 @@ type archive struct {
 	cmd    string
 }
 
+// openArchive validates the settings of a command that reads the API and writes the archive,
+// then opens the store (checking its schema), the limiter, the client and the rate budget.
 func openArchive(e *env, s *Settings, cmd string) (*archive, error) {
+	if err := s.validateDatabase(); err != nil {
+		return nil, err
+	}
+	if err := s.validateAPI(); err != nil {
+		return nil, err
+	}
 	runID := newRunID()
 	log := newLogger(e.stderr, s.LogLevel, s.LogFormat).With(zap.String("run_id", runID))
-	store, err := load.Open(e.ctx, s.DatabaseURL)
+	store, err := openStore(e, s)
 	if err != nil {
-		log.Error("cannot open the database", zap.Error(err))
-		return nil, fmt.Errorf("open database: %w", err)
-	}
-	if err := store.CheckSchema(e.ctx); err != nil {
-		store.Close()
-		log.Error("the database schema is not usable", zap.Error(err))
+		log.Error("cannot use the database", zap.Error(err))
 		return nil, err
 	}
 	limiter := extract.NewLimiter(s.RateLimit)
@@ -183,8 +176,34 @@ func (a *archive) close() {
 	_ = a.log.Sync()
 }
 
-func (a *archive) domains(ctx context.Context, wanted []string) ([]string, error) {
-	if ds := trimAll(wanted); len(ds) > 0 {
+// openStore validates the database setting, opens the store and checks its schema.
+func openStore(e *env, s *Settings) (*load.Store, error) {
+	if err := s.validateDatabase(); err != nil {
+		return nil, err
+	}
+	store, err := load.Open(e.ctx, s.DatabaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	if err := store.CheckSchema(e.ctx); err != nil {
+		store.Close()
+		return nil, err
+	}
+	return store, nil
+}
+
+// orDefault returns the flag's values, or the setting's when the flag was not given.
+func orDefault(flag, setting []string) []string {
+	if len(trimAll(flag)) > 0 {
+		return flag
+	}
+	return setting
+}
+
+// domains returns the domains a run covers: the flag's, else the setting's, else every
+// domain of the account (ListDomainDetail).
+func (a *archive) domains(ctx context.Context, flag, setting []string) ([]string, error) {
+	if ds := trimAll(orDefault(flag, setting)); len(ds) > 0 {
 		return ds, nil
 	}
 	ds, err := a.client.ListDomains(ctx, nil)

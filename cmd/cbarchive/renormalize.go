@@ -30,18 +30,12 @@ func (c *RenormalizeCmd) Run(e *env, s *Settings) error {
 	if c.Batch < 1 || c.Batch > 100000 {
 		return usagef("--batch %d is out of range: give 1..100000", c.Batch)
 	}
-	if err := s.validateDatabase(); err != nil {
-		return err
-	}
-	log := newLogger(e.stderr, s.LogLevel, s.LogFormat).With(zap.String("run_id", newRunID()))
-	store, err := load.Open(e.ctx, s.DatabaseURL)
+	store, err := openStore(e, s)
 	if err != nil {
-		return fmt.Errorf("open database: %w", err)
+		return err
 	}
 	defer store.Close()
-	if err := store.CheckSchema(e.ctx); err != nil {
-		return err
-	}
+	log := newLogger(e.stderr, s.LogLevel, s.LogFormat).With(zap.String("run_id", newRunID()))
 	res, err := store.Renormalize(e.ctx, load.RenormalizeOpts{
 		Since: since, All: c.All, Batch: c.Batch, Version: transform.RulesVersion,
 		Derive: func(raw, rawOriginal []byte) (transform.Row, error) {

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/cbarchive/cbarchive/extract"
-	"github.com/cbarchive/cbarchive/load"
 	"github.com/cbarchive/cbarchive/pipeline"
 )
 
@@ -35,17 +34,11 @@ type DomainStatus struct {
 
 // Run prints the status.
 func (c *StatusCmd) Run(e *env, s *Settings) error {
-	if err := s.validateDatabase(); err != nil {
-		return err
-	}
-	store, err := load.Open(e.ctx, s.DatabaseURL)
+	store, err := openStore(e, s)
 	if err != nil {
-		return fmt.Errorf("open database: %w", err)
+		return err
 	}
 	defer store.Close()
-	if err := store.CheckSchema(e.ctx); err != nil {
-		return err
-	}
 	cps, err := store.Checkpoints(e.ctx)
 	if err != nil {
 		return fmt.Errorf("read checkpoints: %w", err)

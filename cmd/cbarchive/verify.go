@@ -29,22 +29,12 @@ func (c *VerifyCmd) Run(e *env, s *Settings) error {
 	if end.Before(start) {
 		return usagef("--end %s is before --start %s: give start <= end", c.End, c.Start)
 	}
-	if err := s.validateDatabase(); err != nil {
-		return err
-	}
-	if err := s.validateAPI(); err != nil {
-		return err
-	}
 	a, err := openArchive(e, s, "verify")
 	if err != nil {
 		return err
 	}
 	defer a.close()
-	wanted := c.Domain
-	if len(wanted) == 0 {
-		wanted = s.Domains
-	}
-	domains, err := a.domains(e.ctx, wanted)
+	domains, err := a.domains(e.ctx, c.Domain, s.Domains)
 	if err != nil {
 		return err
 	}
