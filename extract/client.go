@@ -135,6 +135,19 @@ func (c *Client) Retries() int64 { return c.retries.Load() }
 type Stats struct {
 	Requests atomic.Int64
 	Retries  atomic.Int64
+	// RetriesByClass counts retries by the class of the error that caused them.
+	RetriesByClass [ClassFatal + 1]atomic.Int64
+}
+
+// RetryClasses returns the retries by class name (classes with none are left out).
+func (s *Stats) RetryClasses() map[string]int64 {
+	out := map[string]int64{}
+	for c := range s.RetriesByClass {
+		if n := s.RetriesByClass[c].Load(); n > 0 {
+			out[Class(c).String()] = n
+		}
+	}
+	return out
 }
 
 type respMeta struct {
@@ -194,6 +207,9 @@ func (c *Client) call(ctx context.Context, action string, body any, stats *Stats
 		}
 		if attempt >= budget {
 			return nil, "", apiErr
+		}
+		if stats != nil {
+			stats.RetriesByClass[apiErr.Class].Add(1)
 		}
 		wait := c.backoff(attempt)
 		c.log.Warn("api request failed, retrying",

@@ -107,17 +107,19 @@ func cmpOr[T comparable](v, d T) T {
 
 // DomainResult is one domain's outcome.
 type DomainResult struct {
-	Domain    string
-	Outcome   string
-	Counts    load.Counts
-	Requests  int64
-	Retries   int64
-	Windows   int
-	Read      extract.Range
-	Gap       *extract.Range
-	Watermark *time.Time
-	Err       error
-	Duration  time.Duration
+	Domain   string
+	Outcome  string
+	Counts   load.Counts
+	Requests int64
+	Retries  int64
+	// RetriesByClass counts retries by error class (extract.Class names).
+	RetriesByClass map[string]int64
+	Windows        int
+	Read           extract.Range
+	Gap            *extract.Range
+	Watermark      *time.Time
+	Err            error
+	Duration       time.Duration
 }
 
 // Result is a run's outcome over all its domains.
@@ -200,6 +202,7 @@ func (p *Pipeline) runDomain(ctx context.Context, mode Mode, domain string, back
 		res.Counts = st.counts
 		res.Requests = st.stats.Requests.Load()
 		res.Retries = st.stats.Retries.Load()
+		res.RetriesByClass = st.stats.RetryClasses()
 		res.Windows = st.win
 	}()
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cbarchive/cbarchive/extract"
 	"github.com/cbarchive/cbarchive/load"
+	"github.com/cbarchive/cbarchive/metrics"
 	"github.com/cbarchive/cbarchive/pipeline"
 )
 
@@ -127,6 +128,8 @@ type archive struct {
 	client *extract.Client
 	budget *load.Budget
 	cmd    string
+	// pushgateway, when set, receives the run's metrics at its end.
+	pushgateway string
 }
 
 // openArchive validates the settings of a command that reads the API and writes the archive,
@@ -154,7 +157,7 @@ func openArchive(e *env, s *Settings, cmd string) (*archive, error) {
 		store.Close()
 		return nil, usagef("%v", err)
 	}
-	a := &archive{runID: runID, log: log, store: store, client: client, cmd: cmd}
+	a := &archive{runID: runID, log: log, store: store, client: client, cmd: cmd, pushgateway: s.Pushgateway}
 	// The account's budget is shared by every process on this database.
 	a.budget, err = store.JoinBudget(e.ctx, load.BudgetOpts{AccessKey: s.AccessKey, RunID: runID, OnShare: limiter.SetShare, Logger: log})
 	if err != nil {
@@ -236,6 +239,32 @@ func (a *archive) pipeline(s *Settings, adjust func(*pipeline.Config)) (*pipelin
 	return pipeline.New(cfg)
 }
 
+// pushMetrics sends the run's metrics to the Pushgateway, if one is configured. A failed push
+// is logged; it does not change the run's outcome.
+func (a *archive) pushMetrics(e *env, res pipeline.Result, started time.Time) {
+	if a.pushgateway == "" {
+		return
+	}
+	m := metrics.RunMetrics{RunID: a.runID, Command: a.cmd, Started: started, Duration: time.Since(started)}
+	for _, d := range res.Domains {
+		dm := metrics.DomainMetrics{Domain: d.Domain, Outcome: d.Outcome,
+			New: d.Counts.New, Updated: d.Counts.Updated, Unchanged: d.Counts.Unchanged, Rejected: d.Counts.Rejected,
+			Requests: d.Requests, Retries: d.Retries, RetriesByClass: d.RetriesByClass}
+		if d.Watermark != nil && a.cmd == "sync" {
+			lag := time.Since(*d.Watermark)
+			dm.Lag = &lag
+		}
+		m.Domains = append(m.Domains, dm)
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(e.ctx), metrics.DefaultTimeout)
+	defer cancel()
+	if err := metrics.Push(ctx, a.pushgateway, m); err != nil {
+		a.log.Warn("could not push the run's metrics", zap.Error(err))
+		return
+	}
+	a.log.Info("metrics pushed", zap.String("command", a.cmd))
+}
+
 // finish logs the run's summary and turns failures into the exit code.
 func (a *archive) finish(e *env, res pipeline.Result, started time.Time) error {
 	var total load.Counts
@@ -255,6 +284,7 @@ func (a *archive) finish(e *env, res pipeline.Result, started time.Time) error {
 		zap.Int64("records_unchanged", total.Unchanged), zap.Int64("records_rejected", total.Rejected),
 		zap.Int64("requests", requests), zap.Int64("retries", retries), zap.Duration("duration", time.Since(started)),
 	}
+	a.pushMetrics(e, res, started)
 	if total.New+total.Updated > 0 {
 		// The analysts' hourly rollup follows the archive; its failure does not fail the run
 		// (the archive itself is complete), but it is logged loudly.

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/cbarchive/cbarchive/extract"
+	"github.com/cbarchive/cbarchive/metrics"
 )
 
 // Duration is a Go duration that also takes a d (24h) unit: "366d", "1d12h", "90s".
@@ -79,6 +80,7 @@ type Settings struct {
 	Settle          Duration `name:"settle" env:"CBARCHIVE_SETTLE" default:"2m" help:"The watermark never passes now - settle."`
 	RequestTimeout  Duration `name:"request-timeout" env:"CBARCHIVE_REQUEST_TIMEOUT" default:"30s" help:"Timeout of one API request."`
 	LogLevel        string   `name:"log-level" env:"CBARCHIVE_LOG_LEVEL" default:"info" enum:"debug,info,warn,error" help:"debug, info, warn or error."`
+	Pushgateway     string   `name:"pushgateway" env:"CBARCHIVE_PUSHGATEWAY" help:"Prometheus Pushgateway URL; when set, each sync, backfill and verify pushes its metrics at its end."`
 	LogFormat       string   `name:"log-format" env:"CBARCHIVE_LOG_FORMAT" default:"auto" enum:"auto,json,console" help:"auto (console on a terminal, JSON otherwise), json or console."`
 
 	// Credentials come from the environment only (never flags: they would show in ps).
@@ -136,6 +138,11 @@ func (s *Settings) validateAPI() error {
 	}
 	if len(trimAll(s.Domains)) == 0 {
 		s.Domains = nil // CBARCHIVE_DOMAINS="" means unset: discover
+	}
+	if s.Pushgateway != "" {
+		if err := metrics.ValidateURL(s.Pushgateway); err != nil {
+			return usagef("CBARCHIVE_PUSHGATEWAY (--pushgateway): %v", err)
+		}
 	}
 	for _, d := range s.Domains {
 		if strings.TrimSpace(d) == "" {

@@ -5,10 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -416,5 +420,38 @@ func TestRenormalizeOnTheBuiltBinary(t *testing.T) {
 	var stale int
 	if err := conn.QueryRow(ctx, "SELECT count(*) FROM callback_records WHERE rules_version = 0 OR (response_code IS NULL AND raw->>'CallbackResponseCode' ~ '^ *[0-9]+ *$')").Scan(&stale); err != nil || stale != 0 {
 		t.Fatalf("%d rows not re-derived (err %v)", stale, err)
+	}
+}
+
+func TestSyncPushesItsMetricsToThePushgateway(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, livesim.Config{Seed: 4, NumDomains: 2, RecordsPerDay: 50, DaysBack: 1}, true)
+	var mu sync.Mutex
+	var paths, bodies []string
+	gw := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		paths, bodies = append(paths, r.Method+" "+r.URL.Path), append(bodies, string(b))
+		mu.Unlock()
+		rw.WriteHeader(http.StatusOK)
+	}))
+	defer gw.Close()
+	res := w.run(nil, "sync", "--pushgateway", gw.URL)
+	if res.code != 0 {
+		t.Fatalf("sync: exit %d\n%s", res.code, res.all())
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(paths) != 1 || paths[0] != "PUT /metrics/job/cbarchive/command/sync" {
+		t.Fatalf("pushes: %v", paths)
+	}
+	for _, want := range []string{"cbarchive_run_duration_seconds", `cbarchive_records_total{domain="live1.example.com",outcome="new"}`,
+		"cbarchive_requests_total", "cbarchive_domain_lag_seconds", "cbarchive_run_last_success_timestamp_seconds"} {
+		if !strings.Contains(bodies[0], want) {
+			t.Errorf("pushed metrics lack %s:\n%s", want, bodies[0])
+		}
+	}
+	if bad := w.run(nil, "sync", "--pushgateway", "ftp://x"); bad.code != 2 || !strings.Contains(bad.all(), "CBARCHIVE_PUSHGATEWAY") {
+		t.Errorf("a bad --pushgateway: exit %d\n%s", bad.code, bad.all())
 	}
 }
