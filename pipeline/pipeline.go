@@ -97,6 +97,13 @@ func New(cfg Config) (*Pipeline, error) {
 	return &Pipeline{cfg: cfg, log: cfg.Logger}, nil
 }
 
+// PageConcurrencyFor returns how many page requests a window keeps in flight at a rate limit:
+// enough to use the whole rate when answers take up to half a second (in flight ≈ rate ×
+// latency), but bounded, since pages in flight are memory.
+func PageConcurrencyFor(rateLimit float64) int {
+	return min(16, max(4, int(rateLimit/2)))
+}
+
 func cmpOr[T comparable](v, d T) T {
 	var zero T
 	if v == zero {

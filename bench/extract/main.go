@@ -140,7 +140,7 @@ func run(out io.Writer, perDay, domains, days int, rateLim float64, pageSize int
 		return err
 	}
 	p, err := pipeline.New(pipeline.Config{Client: client, Store: store, Logger: zap.NewNop(), RunID: "bench",
-		PageSize: pageSize, InitialLookback: time.Duration(days)*24*time.Hour + time.Hour})
+		PageSize: pageSize, PageConcurrency: pipeline.PageConcurrencyFor(rateLim), InitialLookback: time.Duration(days)*24*time.Hour + time.Hour})
 	if err != nil {
 		return err
 	}

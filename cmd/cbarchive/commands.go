@@ -225,6 +225,7 @@ func (a *archive) pipeline(s *Settings, adjust func(*pipeline.Config)) (*pipelin
 	cfg := pipeline.Config{
 		Client: a.client, Store: a.store, Logger: a.log, RunID: a.runID,
 		Filter: s.filter(), PageSize: s.PageSize,
+		PageConcurrency: pipeline.PageConcurrencyFor(s.RateLimit),
 		InitialLookback: s.InitialLookback.D(), Overlap: s.Overlap.D(), Settle: s.Settle.D(),
 	}
 	if s.Overlap.D() == 0 {
