@@ -11,7 +11,7 @@ db=cbarchive_demo
 port="${LIVESIM_PORT:-18080}"
 demo_url="$(printf '%s' "$admin" | sed -E "s#/[^/?]*(\?|$)#/$db\1#")"
 
-psql "$admin" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null
+PGOPTIONS=--client-min-messages=warning psql "$admin" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null
 psql "$admin" -qc "CREATE DATABASE $db" >/dev/null
 
 export VOLC_ACCESSKEY=AKLTDEMO VOLC_SECRETKEY=demo-secret-not-real
