@@ -80,7 +80,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if isHelp(args) {
 			return exitOK
 		}
-		fmt.Fprintf(safeErr, "cbarchive: %v\n", err)
+		fmt.Fprintf(safeErr, "cbarchive: %v\nRun `cbarchive --help` (or `cbarchive COMMAND --help`) for the commands, settings and accepted values.\n", err)
 		return exitUsage
 	}
 	if isHelp(args) {
