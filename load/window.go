@@ -32,10 +32,6 @@ type WindowOpts struct {
 	Advance *time.Time
 	// FirstStart is the new checkpoint's first_start; only used when Advance creates it.
 	FirstStart time.Time
-	// KeepStatuses, when not empty, writes only rows whose status is one of these. The window
-	// must still be staged whole (every status): status is not part of a record's identity, so
-	// ordinals are only right when numbered over all records of an identity.
-	KeepStatuses []string
 }
 
 // Counts says what a window did to callback_records and callback_rejects.
@@ -186,11 +182,7 @@ func (w *Window) mergeArgs() []any {
 	if w.domains == 1 {
 		domain = &w.domain
 	}
-	var keep []string
-	if len(w.o.KeepStatuses) > 0 {
-		keep = w.o.KeepStatuses
-	}
-	return []any{w.lo, w.hi, domain, keep}
+	return []any{w.lo, w.hi, domain}
 }
 
 // rowSource feeds rows to CopyFrom, reusing one slice of values.
@@ -352,8 +344,7 @@ WITH numbered AS (
 	SELECT s.*, n.ordinal
 	FROM numbered n
 	CROSS JOIN LATERAL (SELECT * FROM pg_temp.` + stagingTable + ` x WHERE x.ctid = n.tid OFFSET 0) s
-	WHERE ($4::text[] IS NULL OR s.status = ANY($4::text[]))
-	  AND NOT EXISTS (
+	WHERE NOT EXISTS (
 		SELECT 1 FROM callback_records c
 		WHERE c.domain = n.domain AND c.callback_time = n.callback_time
 		  AND c.identity_hash = n.identity_hash AND c.ordinal = n.ordinal
@@ -403,18 +394,19 @@ ON CONFLICT (domain, filter_key) DO UPDATE
 SET watermark = GREATEST(c.watermark, excluded.watermark), updated_at = now()`
 
 const rejectsSQL = `
-INSERT INTO callback_rejects AS j (domain, reject_hash, raw, raw_text, reason, first_run_id, last_run_id)
-SELECT d, h, r, t, why, $6, $6
-FROM unnest($1::text[], $2::bytea[], $3::bytea[], $4::text[], $5::text[]) AS u(d, h, r, t, why)
+INSERT INTO callback_rejects AS j (domain, reject_hash, raw, raw_text, reason, copies, first_run_id, last_run_id)
+SELECT d, h, r, t, why, n, $7, $7
+FROM unnest($1::text[], $2::bytea[], $3::bytea[], $4::text[], $5::text[], $6::integer[]) AS u(d, h, r, t, why, n)
 ON CONFLICT (domain, reject_hash) DO UPDATE
-SET last_seen_at = now(), last_run_id = excluded.last_run_id, reason = excluded.reason,
-	seen_count = j.seen_count + 1`
+SET reason = excluded.reason, copies = excluded.copies, updated_at = now(), last_run_id = excluded.last_run_id
+WHERE (j.reason, j.copies) IS DISTINCT FROM (excluded.reason, excluded.copies)`
 
 func (w *Window) upsertRejects(ctx context.Context) error {
 	type key struct{ domain, hash string }
-	seen := make(map[key]bool, len(w.rejects))
+	index := make(map[key]int, len(w.rejects))
 	var domains, texts, reasons []string
 	var hashes, raws [][]byte
+	var copies []int32
 	for _, r := range w.rejects {
 		h := r.Hash
 		if len(h) == 0 {
@@ -422,10 +414,11 @@ func (w *Window) upsertRejects(ctx context.Context) error {
 			h = sum[:]
 		}
 		k := key{r.Domain, string(h)}
-		if seen[k] { // the same record twice in one window: one upsert
+		if i, ok := index[k]; ok { // identical records in one window: one row, k copies
+			copies[i]++
 			continue
 		}
-		seen[k] = true
+		index[k] = len(domains)
 		raw := r.Raw
 		if raw == nil {
 			raw = []byte{}
@@ -435,8 +428,9 @@ func (w *Window) upsertRejects(ctx context.Context) error {
 		raws = append(raws, raw)
 		texts = append(texts, pgText(string(raw)))
 		reasons = append(reasons, pgText(r.Reason))
+		copies = append(copies, 1)
 	}
-	if _, err := w.tx.Exec(ctx, rejectsSQL, domains, hashes, raws, texts, reasons, w.o.RunID); err != nil {
+	if _, err := w.tx.Exec(ctx, rejectsSQL, domains, hashes, raws, texts, reasons, copies, w.o.RunID); err != nil {
 		return fmt.Errorf("record %d rejects: %w", len(domains), translate(err))
 	}
 	return nil

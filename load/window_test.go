@@ -303,6 +303,7 @@ func TestRejectsAreUpsertedAndReadable(t *testing.T) {
 	ctx := context.Background()
 	raw := []byte("{\"CallbackTime\":\"yesterday\",\"x\":\"\x00\xff\"}")
 	rej := transform.Reject{Domain: "h.example", Raw: raw, Reason: `CallbackTime "yesterday" is not a time`}
+	var firstXmin string
 	for i, run := range []string{"run-1", "run-2"} {
 		o := testOpts("h.example")
 		o.RunID = run
@@ -320,12 +321,18 @@ func TestRejectsAreUpsertedAndReadable(t *testing.T) {
 		if c.Rejected != 2 {
 			t.Fatalf("window %d: Rejected %d, want 2", i, c.Rejected)
 		}
+		if i == 0 {
+			if err := s.Pool().QueryRow(ctx, `SELECT xmin::text FROM callback_rejects`).Scan(&firstXmin); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	var gotRaw []byte
 	var text, first, last string
-	var seen int
-	if err := s.Pool().QueryRow(ctx, `SELECT raw, raw_text, first_run_id, last_run_id, seen_count FROM callback_rejects`).
-		Scan(&gotRaw, &text, &first, &last, &seen); err != nil {
+	var copies int
+	var xmin string
+	if err := s.Pool().QueryRow(ctx, `SELECT raw, raw_text, first_run_id, last_run_id, copies, xmin::text FROM callback_rejects`).
+		Scan(&gotRaw, &text, &first, &last, &copies, &xmin); err != nil {
 		t.Fatal(err)
 	}
 	if string(gotRaw) != string(raw) {
@@ -334,8 +341,12 @@ func TestRejectsAreUpsertedAndReadable(t *testing.T) {
 	if want := "{\"CallbackTime\":\"yesterday\",\"x\":\"\uFFFD\uFFFD\"}"; text != want {
 		t.Errorf("raw_text: got %q, want %q", text, want)
 	}
-	if first != "run-1" || last != "run-2" || seen != 2 {
-		t.Errorf("got first %s last %s seen %d", first, last, seen)
+	// The same two copies read again by run-2: nothing changed, nothing written.
+	if first != "run-1" || last != "run-1" || copies != 2 {
+		t.Errorf("got first %s last %s copies %d; want run-1, run-1 and 2 copies", first, last, copies)
+	}
+	if xmin != firstXmin {
+		t.Errorf("re-reading the reject wrote it (xmin %s after run-1, %s after run-2)", firstXmin, xmin)
 	}
 }
 

@@ -86,20 +86,27 @@ CREATE TABLE sync_gaps (
     PRIMARY KEY (domain, filter_key, gap_start, reason)
 );
 
--- Records that cannot go into callback_records (for example an unparseable CallbackTime).
+-- Records that cannot go into callback_records (for example an unparseable CallbackTime). One
+-- row per distinct record as received; copies says how many identical copies the API holds (k
+-- identical unparseable records are one row with copies = k, so none is lost). A re-read that
+-- finds the same reason and copies writes nothing.
 CREATE TABLE callback_rejects (
     domain        text        NOT NULL,
     reject_hash   bytea       NOT NULL,
     raw           bytea       NOT NULL,
     raw_text      text        NOT NULL,
     reason        text        NOT NULL,
+    copies        integer     NOT NULL DEFAULT 1,
     first_seen_at timestamptz NOT NULL DEFAULT now(),
-    last_seen_at  timestamptz NOT NULL DEFAULT now(),
+    updated_at    timestamptz NOT NULL DEFAULT now(),
     first_run_id  text        NOT NULL,
     last_run_id   text        NOT NULL,
-    seen_count    bigint      NOT NULL DEFAULT 1,
     PRIMARY KEY (domain, reject_hash)
 );
+COMMENT ON COLUMN callback_rejects.raw IS 'the record exactly as received';
+COMMENT ON COLUMN callback_rejects.raw_text IS 'raw as text, NUL and invalid UTF-8 replaced by U+FFFD';
+COMMENT ON COLUMN callback_rejects.copies IS 'identical copies of this record in the API, as of the last read that changed the row';
+COMMENT ON COLUMN callback_rejects.updated_at IS 'when reason or copies last changed (last_run_id: the run that changed them)';
 
 -- +goose Down
 DROP TABLE callback_rejects;

@@ -204,6 +204,9 @@ func (p *Pipeline) runDomain(ctx context.Context, mode Mode, domain string, back
 	if st.key.FilterKey != "" {
 		st.log = st.log.With(zap.String("filter", st.key.FilterKey))
 	}
+	if len(p.cfg.Filter.Statuses) > 0 {
+		st.log.Info("a status filter cannot be applied exactly (status is not part of a record's identity): every status of each window is read and archived")
+	}
 	defer func() {
 		res.Duration = time.Since(started)
 		res.Counts = st.counts
@@ -361,8 +364,10 @@ const maxDriftRereads = 3
 // window archives one window: probes its size, splits it if it is too dense, and otherwise
 // loads all its pages in one transaction, re-reading it if its records move meanwhile.
 func (p *Pipeline) window(ctx context.Context, st *domainRun, w extract.Range) error {
-	// A status filter is applied when writing, not in the query: status is not part of a
-	// record's identity, so ordinals must be numbered over every status (see load.WindowOpts).
+	// A status filter is not sent to the API: status is not part of a record's identity, so a
+	// window read for one status would number an identity's records wrongly (its ordinals would
+	// shift when a record of another status changes upstream) and overwrite or duplicate rows.
+	// Every status of the window is read and archived; the filter keys the checkpoint only.
 	qf := p.cfg.Filter
 	qf.Statuses = nil
 	q := extract.Query{Domain: st.key.Domain, Filter: qf, Start: w.Start, End: w.End, PageNum: 1, PageSize: p.cfg.PageSize}
@@ -417,8 +422,7 @@ func (p *Pipeline) window(ctx context.Context, st *domainRun, w extract.Range) e
 
 // load reads every page of the window into one transaction and commits it with the checkpoint.
 func (p *Pipeline) load(ctx context.Context, st *domainRun, q extract.Query, w extract.Range, first extract.Page) error {
-	opts := load.WindowOpts{Key: st.key, Filter: st.filter, RunID: p.cfg.RunID, Start: w.Start, End: w.End, FirstStart: st.first,
-		KeepStatuses: p.cfg.Filter.Statuses}
+	opts := load.WindowOpts{Key: st.key, Filter: st.filter, RunID: p.cfg.RunID, Start: w.Start, End: w.End, FirstStart: st.first}
 	if st.mode == ModeSync {
 		end := w.End
 		opts.Advance = &end
