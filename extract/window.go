@@ -49,7 +49,9 @@ type SyncParams struct {
 
 // Plan is what a run will read, and what it cannot.
 type Plan struct {
-	Read Range
+	// Requested is the range asked for, before the history limit clamped it.
+	Requested Range
+	Read      Range
 	// Gap is the part of the wanted range older than the API's history; nil when none.
 	Gap *Range
 }
@@ -90,7 +92,7 @@ func PlanBackfill(start, end, now time.Time) (Plan, error) {
 
 func clamp(r Range, now time.Time) Plan {
 	h := Horizon(now)
-	var plan Plan
+	plan := Plan{Requested: r}
 	if r.Start.Before(h) {
 		gapEnd := h
 		if r.End.Before(gapEnd) {

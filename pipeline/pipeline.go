@@ -241,7 +241,18 @@ func (p *Pipeline) runDomain(ctx context.Context, mode Mode, domain string, back
 	now := p.cfg.Now()
 	var plan extract.Plan
 	if backfill != nil {
-		plan = *backfill
+		// Clamp again now: this domain may have waited for a slot or for its lock since the
+		// command planned, and the API's history limit moves with the clock.
+		requested := backfill.Requested
+		if requested.Start.IsZero() {
+			requested = backfill.Read
+		}
+		plan, err = extract.PlanBackfill(requested.Start, requested.End, now)
+		if err != nil {
+			res.Outcome, res.Err = OutcomeFailed, fmt.Errorf("plan backfill of %s: %w", domain, err)
+			p.logDomain(st, res)
+			return res
+		}
 	} else {
 		cp, found, err := p.cfg.Store.Checkpoint(ctx, st.key)
 		if err != nil {

@@ -257,7 +257,11 @@ func (a *archive) pushMetrics(e *env, res pipeline.Result, started time.Time) {
 		}
 		m.Domains = append(m.Domains, dm)
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(e.ctx), metrics.DefaultTimeout)
+	timeout := metrics.DefaultTimeout
+	if e.ctx.Err() != nil {
+		timeout = 2 * time.Second // stopped by a signal: exit within the grace period
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(e.ctx), timeout)
 	defer cancel()
 	if err := metrics.Push(ctx, a.pushgateway, m); err != nil {
 		a.log.Warn("could not push the run's metrics", zap.Error(err))
@@ -286,7 +290,8 @@ func (a *archive) finish(e *env, res pipeline.Result, started time.Time) error {
 		zap.Int64("requests", requests), zap.Int64("retries", retries), zap.Duration("duration", time.Since(started)),
 	}
 	a.pushMetrics(e, res, started)
-	if total.New+total.Updated > 0 {
+	if total.New+total.Updated > 0 && e.ctx.Err() == nil {
+		// Not after a signal: the process must exit promptly, and the next run refreshes.
 		// The analysts' hourly rollup follows the archive; its failure does not fail the run
 		// (the archive itself is complete), but it is logged loudly.
 		if n, err := a.store.RefreshAnalytics(context.WithoutCancel(e.ctx), false); err != nil {

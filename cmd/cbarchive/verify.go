@@ -38,14 +38,15 @@ func (c *VerifyCmd) Run(e *env, s *Settings) error {
 	if err != nil {
 		return err
 	}
-	now := time.Now()
-	horizon := extract.Horizon(now)
 	filter := s.filter()
 	tw := tabwriter.NewWriter(e.stdout, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "DOMAIN\tDAY\tAPI\tARCHIVE\tRESULT")
 	short := 0
 	for _, d := range domains {
 		for day := start.UTC().Truncate(24 * time.Hour); !day.After(end); day = day.Add(24 * time.Hour) {
+			// The history limit moves with the clock: take it for each query.
+			now := time.Now()
+			horizon := extract.Horizon(now)
 			dayEnd := day.Add(24*time.Hour - time.Second)
 			qs := day
 			if qs.Before(horizon) {
