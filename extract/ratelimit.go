@@ -49,16 +49,23 @@ func (l *Limiter) effective(now time.Time) float64 {
 	return r
 }
 
-// SetShare sets the fraction of the configured rate this process may use (0 < share <= 1).
+// SetShare sets the fraction of the configured rate this process may use, 0..1; 0 pauses
+// every request until the share is raised again.
 func (l *Limiter) SetShare(share float64) {
-	if share <= 0 || share > 1 {
-		share = 1
-	}
+	share = min(max(share, 0), 1)
 	l.mu.Lock()
 	l.share = share
 	r := l.effective(l.now())
 	l.mu.Unlock()
-	l.pace.SetLimit(rate.Limit(r))
+	l.setPace(r)
+}
+
+// setPace sets the token bucket's rate. A zero rate (paused) leaves the bucket alone: the
+// bucket would spend its burst for good, and Wait holds paused requests itself.
+func (l *Limiter) setPace(r float64) {
+	if r > 0 {
+		l.pace.SetLimit(rate.Limit(r))
+	}
 }
 
 // Throttled tells the limiter the API answered 429: it halves the rate for a few seconds.
@@ -68,7 +75,7 @@ func (l *Limiter) Throttled() {
 	l.slowUntil = now.Add(throttlePause)
 	r := l.effective(now)
 	l.mu.Unlock()
-	l.pace.SetLimit(rate.Limit(r))
+	l.setPace(r)
 }
 
 // Limit returns the current requests per second.
@@ -100,21 +107,45 @@ func (t *Ticket) Sent(at time.Time) {
 
 // Wait blocks until one more request may be sent, or ctx ends.
 func (l *Limiter) Wait(ctx context.Context) (*Ticket, error) {
-	if err := l.pace.Wait(ctx); err != nil {
-		return nil, err
+	for {
+		// Paused (the process lost its place in the account's shared budget): wait.
+		if l.Limit() <= 0 {
+			t := time.NewTimer(100 * time.Millisecond)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return nil, ctx.Err()
+			case <-t.C:
+			}
+			continue
+		}
+		if err := l.pace.Wait(ctx); err != nil {
+			return nil, err
+		}
+		break
 	}
 	for {
 		l.mu.Lock()
 		now := l.now()
 		r := l.effective(now)
+		if r <= 0 {
+			l.mu.Unlock()
+			return l.Wait(ctx)
+		}
 		if !l.slowUntil.IsZero() && !now.Before(l.slowUntil) {
 			l.slowUntil = time.Time{}
-			l.pace.SetLimit(rate.Limit(r))
+			l.setPace(r)
 		}
 		n := max(1, int(math.Floor(r)))
 		// Sends in the last second (plus margin); wait for the oldest of them to age out when
 		// there are already n.
-		horizon := now.Add(-time.Second - windowMargin)
+		// Below one request per second the window is 1/r long, so that n processes sharing a
+		// small budget still send at most the budget in any second.
+		window := time.Second
+		if r < 1 {
+			window = time.Duration(float64(time.Second) / r)
+		}
+		horizon := now.Add(-window - windowMargin)
 		var inWindow int
 		var oldest time.Time
 		for _, tk := range l.sent {

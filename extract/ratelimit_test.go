@@ -65,3 +65,45 @@ func TestLimiterShareAndThrottleLowerTheRate(t *testing.T) {
 		t.Errorf("limit after a 429 with the whole budget = %v, want 15", got)
 	}
 }
+
+func TestLimiterPausedByAZeroShareResumesWhenRaised(t *testing.T) {
+	t.Parallel()
+	l := NewLimiter(50)
+	l.SetShare(0)
+	done := make(chan error, 1)
+	go func() { _, err := l.Wait(context.Background()); done <- err }()
+	select {
+	case <-done:
+		t.Fatal("a paused limiter let a request through")
+	case <-time.After(300 * time.Millisecond):
+	}
+	l.SetShare(1)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("the limiter did not resume")
+	}
+	for range 5 { // the bucket still works after the pause
+		if _, err := l.Wait(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestLimiterBelowOneRequestPerSecondSpacesRequestsByOneOverTheRate(t *testing.T) {
+	t.Parallel()
+	l := NewLimiter(2)
+	l.SetShare(0.25) // 0.5 requests/s
+	start := time.Now()
+	for range 2 {
+		if _, err := l.Wait(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if took := time.Since(start); took < 2*time.Second {
+		t.Errorf("two requests at 0.5/s took %v, want at least 2 s apart", took)
+	}
+}

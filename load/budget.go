@@ -56,7 +56,7 @@ func (s *Store) JoinBudget(ctx context.Context, opts BudgetOpts) (*Budget, error
 	if err != nil {
 		return nil, fmt.Errorf("join the rate budget: %w", err)
 	}
-	b := &Budget{s: s, conn: conn, opts: opts, acct: hex.EncodeToString(sum[:]), done: make(chan struct{}), share: 1}
+	b := &Budget{s: s, conn: conn, opts: opts, acct: hex.EncodeToString(sum[:]), done: make(chan struct{}), share: -1} // -1: the first apply always reports the share
 	fail := func(err error) (*Budget, error) {
 		conn.Close(context.WithoutCancel(ctx))
 		return nil, err
@@ -101,6 +101,16 @@ func (s *Store) JoinBudget(ctx context.Context, opts BudgetOpts) (*Budget, error
 
 // refresh renews this member's heartbeat, counts the live members and applies the share.
 func (b *Budget) refresh(ctx context.Context) (int, error) {
+	n, err := b.count(ctx)
+	if err != nil {
+		return 0, err
+	}
+	b.apply(n)
+	return n, nil
+}
+
+// count renews this member's heartbeat and counts the live members, itself included.
+func (b *Budget) count(ctx context.Context) (int, error) {
 	var n int
 	err := b.conn.QueryRow(ctx, `WITH me AS (
 			INSERT INTO rate_budget_members (account, member_id) VALUES ($1, $2)
@@ -112,36 +122,90 @@ func (b *Budget) refresh(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("refresh the rate budget: %w", translate(err))
 	}
-	share := 1 / float64(max(n, 1))
+	return n, nil
+}
+
+// apply sets the share for n live members.
+func (b *Budget) apply(n int) {
+	b.setShare(1 / float64(max(n, 1)))
+}
+
+func (b *Budget) setShare(share float64) {
 	b.mu.Lock()
 	changed := share != b.share
 	b.share = share
 	b.mu.Unlock()
-	if changed || n == 1 {
-		if b.opts.OnShare != nil {
-			b.opts.OnShare(share)
-		}
+	if changed && b.opts.OnShare != nil {
+		b.opts.OnShare(share)
 	}
-	return n, nil
 }
 
+// heartbeat refreshes the membership every second. When it cannot (the connection or the
+// database is gone) it reconnects; if it stays unable for almost as long as the others take
+// to count it gone, it pauses this process's requests (share 0), since the others are about to
+// take its share. Back, it rejoins like a newcomer: it waits until the others have seen it.
 func (b *Budget) heartbeat(ctx context.Context) {
 	defer close(b.done)
 	t := time.NewTicker(budgetHeartbeat)
 	defer t.Stop()
+	lastOK := time.Now()
+	paused := false
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			rctx, cancel := context.WithTimeout(ctx, budgetHeartbeat)
-			if _, err := b.refresh(rctx); err != nil && ctx.Err() == nil {
-				// Unable to see the others: be safe and assume the worst we last knew.
-				b.opts.Logger.Warn("cannot refresh the shared rate budget; keeping the last share", zap.Error(err))
-			}
-			cancel()
 		}
+		rctx, cancel := context.WithTimeout(ctx, budgetHeartbeat)
+		n, err := b.count(rctx)
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			b.opts.Logger.Warn("cannot refresh the shared rate budget; reconnecting", zap.Error(err))
+			b.reconnect(ctx)
+			if !paused && time.Since(lastOK) >= budgetExpiry-budgetHeartbeat {
+				paused = true
+				b.setShare(0)
+				b.opts.Logger.Warn("lost the account's shared rate budget: requests are paused until it is back")
+			}
+			continue
+		}
+		lastOK = time.Now()
+		if paused {
+			if n > 1 {
+				// The others may have counted us gone: let them see us again first.
+				w := time.NewTimer(budgetSettle)
+				select {
+				case <-ctx.Done():
+					w.Stop()
+					return
+				case <-w.C:
+				}
+				if n, err = b.count(ctx); err != nil {
+					continue
+				}
+			}
+			paused = false
+			b.opts.Logger.Info("rejoined the account's shared rate budget", zap.Int("processes", n))
+		}
+		b.apply(n)
 	}
+}
+
+// reconnect replaces the budget's connection after a failure.
+func (b *Budget) reconnect(ctx context.Context) {
+	cctx, cancel := context.WithTimeout(ctx, budgetHeartbeat)
+	defer cancel()
+	conn, err := b.s.connect(cctx, "cbarchive-budget")
+	if err != nil {
+		return
+	}
+	// Only the heartbeat goroutine uses the connection while it runs.
+	old := b.conn
+	b.conn = conn
+	_ = old.Close(context.Background())
 }
 
 // Share returns the fraction of the rate limit this process holds.
@@ -152,8 +216,14 @@ func (b *Budget) Share() float64 {
 }
 
 // Leave removes this process from the budget; the others take its share within a second.
-func (b *Budget) Leave() {
+// lastSent is when this process sent its last request (zero if unknown): leaving waits until
+// that request is more than a second old, so that the others' raised rate and this process's
+// last requests never share a one-second window.
+func (b *Budget) Leave(lastSent time.Time) {
 	b.once.Do(func() {
+		if wait := time.Until(lastSent.Add(time.Second + 100*time.Millisecond)); wait > 0 {
+			time.Sleep(min(wait, 2*time.Second))
+		}
 		if b.cancel != nil {
 			b.cancel()
 			<-b.done

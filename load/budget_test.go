@@ -35,7 +35,7 @@ func TestProcessesOfOneAccountSplitItsBudget(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ba.Leave()
+	defer ba.Leave(time.Time{})
 	if a.get() != 1 {
 		t.Fatalf("a lone process has share %v, want 1", a.get())
 	}
@@ -44,7 +44,7 @@ func TestProcessesOfOneAccountSplitItsBudget(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer bo.Leave()
+	defer bo.Leave(time.Time{})
 
 	start := time.Now()
 	bb, err := s.JoinBudget(ctx, BudgetOpts{AccessKey: "AK1", RunID: "run-b", OnShare: b.set})
@@ -61,7 +61,7 @@ func TestProcessesOfOneAccountSplitItsBudget(t *testing.T) {
 	if other.get() != 1 {
 		t.Errorf("the other account's share is %v, want 1", other.get())
 	}
-	bb.Leave()
+	bb.Leave(time.Time{})
 	waitFor(t, "the first member to take the whole budget back", func() bool { return a.get() == 1 })
 }
 
@@ -78,7 +78,7 @@ func TestASilentMemberExpires(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ba.Leave()
+	defer ba.Leave(time.Time{})
 	if a.get() != 1 {
 		t.Errorf("a crashed member still counts: share %v", a.get())
 	}
@@ -98,10 +98,36 @@ func TestProcessesJoiningAtOnceSeeEachOtherBeforeSending(t *testing.T) {
 	if errA != nil || errB != nil {
 		t.Fatal(errA, errB)
 	}
-	defer ba.Leave()
-	defer bb.Leave()
+	defer ba.Leave(time.Time{})
+	defer bb.Leave(time.Time{})
 	// When the later of the two may send, both use half of the budget.
 	if a.get() != 0.5 || b.get() != 0.5 {
 		t.Fatalf("shares after joining at once: %v and %v, want 0.5 each", a.get(), b.get())
+	}
+}
+
+func TestAMemberWhoseConnectionDiesReconnectsAndKeepsItsPlace(t *testing.T) {
+	t.Parallel()
+	s, _ := testStore(t)
+	ctx := context.Background()
+	var a, b shares
+	ba, err := s.JoinBudget(ctx, BudgetOpts{AccessKey: "AK1", RunID: "run-a", OnShare: a.set})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ba.Leave(time.Time{})
+	bb, err := s.JoinBudget(ctx, BudgetOpts{AccessKey: "AK1", RunID: "run-b", OnShare: b.set})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bb.Leave(time.Time{})
+	pid := ba.conn.PgConn().PID()
+	if _, err := s.Pool().Exec(ctx, "SELECT pg_terminate_backend($1)", pid); err != nil {
+		t.Fatal(err)
+	}
+	// Longer than the others take to count a silent member gone.
+	time.Sleep(budgetExpiry + 2*budgetHeartbeat)
+	if a.get() != 0.5 || b.get() != 0.5 {
+		t.Fatalf("after a's connection died: shares %v and %v, want 0.5 each (a reconnected, b still counts it)", a.get(), b.get())
 	}
 }

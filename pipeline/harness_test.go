@@ -83,7 +83,7 @@ func (h *harness) pipeline(o opts) *Pipeline {
 		if err != nil {
 			h.t.Fatal(err)
 		}
-		h.t.Cleanup(b.Leave)
+		h.t.Cleanup(func() { b.Leave(time.Time{}) })
 	}
 	p, err := New(Config{
 		Client: client, Store: h.store, Logger: log, RunID: runID,

@@ -173,7 +173,8 @@ func openArchive(e *env, s *Settings, cmd string) (*archive, error) {
 
 func (a *archive) close() {
 	if a.budget != nil {
-		a.budget.Leave()
+		_, last := a.client.Span()
+		a.budget.Leave(last)
 	}
 	a.store.Close()
 	_ = a.log.Sync()
