@@ -65,11 +65,7 @@ type BackfillCmd struct {
 
 // Run backfills the range.
 func (c *BackfillCmd) Run(e *env, s *Settings) error {
-	start, err := parseTime("--start", c.Start)
-	if err != nil {
-		return err
-	}
-	end, err := parseTime("--end", c.End)
+	start, end, err := parseRange(c.Start, c.End)
 	if err != nil {
 		return err
 	}

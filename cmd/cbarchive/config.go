@@ -193,3 +193,17 @@ func parseTime(flag, v string) (time.Time, error) {
 	}
 	return t, nil
 }
+
+// parseRange parses --start and --end and checks that start is not after end.
+func parseRange(startText, endText string) (start, end time.Time, err error) {
+	if start, err = parseTime("--start", startText); err != nil {
+		return
+	}
+	if end, err = parseTime("--end", endText); err != nil {
+		return
+	}
+	if end.Before(start) {
+		err = usagef("--end %s is before --start %s: give a range with start before end", endText, startText)
+	}
+	return
+}

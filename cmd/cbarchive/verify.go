@@ -18,16 +18,9 @@ type VerifyCmd struct {
 
 // Run prints a per-day table and fails on any shortfall.
 func (c *VerifyCmd) Run(e *env, s *Settings) error {
-	start, err := parseTime("--start", c.Start)
+	start, end, err := parseRange(c.Start, c.End)
 	if err != nil {
 		return err
-	}
-	end, err := parseTime("--end", c.End)
-	if err != nil {
-		return err
-	}
-	if end.Before(start) {
-		return usagef("--end %s is before --start %s: give start <= end", c.End, c.Start)
 	}
 	a, err := openArchive(e, s, "verify")
 	if err != nil {
