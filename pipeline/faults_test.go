@@ -210,3 +210,30 @@ func TestSyncAndBackfillTogetherShareTheAccountsRate(t *testing.T) {
 	}
 	h.assertExact(ds[1], plan.Read.Start, plan.Read.End)
 }
+
+// A domain that starts long after the command planned (waiting for a slot or a lock) clamps
+// its range again: the history limit has moved meanwhile.
+func TestBackfillClampsAgainWhenADomainStartsLate(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, livesim.Config{Seed: 4, Domains: []string{"late.example.com"}, RecordsPerDay: 20, DaysBack: 10})
+	planned := time.Now()
+	plan, err := extract.PlanBackfill(planned.Add(-400*24*time.Hour), planned.Add(-360*24*time.Hour), planned)
+	if err != nil {
+		t.Fatal(err)
+	}
+	later := func() time.Time { return time.Now().Add(3 * time.Hour) } // the domain starts 3 hours later
+	mustSucceed(t, h.pipeline(opts{now: later}).Backfill(context.Background(), []string{"late.example.com"}, plan))
+	horizon := extract.Horizon(later())
+	for _, r := range h.sim.Requests() {
+		if r.Action == extract.ActionDescribe && r.StartTime.Before(horizon.Add(-time.Minute)) {
+			t.Fatalf("a request started at %v, before the history limit at the domain's start (%v)", r.StartTime, horizon)
+		}
+	}
+	var gapEnd time.Time
+	if err := h.store.Pool().QueryRow(context.Background(), "SELECT gap_end FROM sync_gaps").Scan(&gapEnd); err != nil {
+		t.Fatal(err)
+	}
+	if gapEnd.Before(horizon.Add(-time.Minute)) {
+		t.Errorf("the gap ends at %v, before the re-clamped start %v", gapEnd, horizon)
+	}
+}

@@ -57,6 +57,7 @@ type opts struct {
 	noBudget  bool
 	onWindow  func(WindowEvent)
 	targetPgs int
+	now       func() time.Time
 }
 
 func (h *harness) pipeline(o opts) *Pipeline {
@@ -88,7 +89,7 @@ func (h *harness) pipeline(o opts) *Pipeline {
 	p, err := New(Config{
 		Client: client, Store: h.store, Logger: log, RunID: runID,
 		Filter: o.filter, PageSize: o.pageSize, TargetPages: o.targetPgs,
-		InitialLookback: o.lookback, Overlap: o.overlap, Settle: o.settle, OnWindow: o.onWindow,
+		InitialLookback: o.lookback, Overlap: o.overlap, Settle: o.settle, OnWindow: o.onWindow, Now: o.now,
 	})
 	if err != nil {
 		h.t.Fatal(err)
