@@ -455,3 +455,26 @@ func TestSyncPushesItsMetricsToThePushgateway(t *testing.T) {
 		t.Errorf("a bad --pushgateway: exit %d\n%s", bad.code, bad.all())
 	}
 }
+
+func TestDomainsSettingLimitsTheRunAndTheFlagWins(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, livesim.Config{Seed: 8, NumDomains: 3, RecordsPerDay: 30, DaysBack: 1}, true)
+	// The env names one domain, the flag two: the flag wins.
+	res := w.run([]string{"CBARCHIVE_DOMAINS=live3.example.com"}, "sync", "--domains", "live1.example.com,live2.example.com")
+	if res.code != 0 {
+		t.Fatalf("sync: exit %d\n%s", res.code, res.all())
+	}
+	st := w.run(nil, "status", "--json")
+	var statuses []struct{ Domain string }
+	if err := json.Unmarshal([]byte(st.stdout), &statuses); err != nil {
+		t.Fatalf("status --json: %v\n%s", err, st.all())
+	}
+	if len(statuses) != 2 || statuses[0].Domain != "live1.example.com" || statuses[1].Domain != "live2.example.com" {
+		t.Fatalf("checkpoints %+v, want live1 and live2 only", statuses)
+	}
+	for _, r := range w.sim.Requests() {
+		if r.Action == "ListDomainDetail" {
+			t.Error("domains were given, yet the run listed the account's domains")
+		}
+	}
+}
