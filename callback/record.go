@@ -66,6 +66,13 @@ func (r *Record) fieldPtrs() [15]*string {
 // a null becomes "" and a number, boolean, object or array is kept as its JSON text, so
 // that no record fails to decode. Unknown fields are ignored. Raw keeps the input bytes.
 func (r *Record) UnmarshalJSON(b []byte) error {
+	// Fastest path: a flat object of strings, parsed in one pass.
+	var f Record
+	if parseFlat(b, &f) {
+		*r = f
+		r.Raw = append(json.RawMessage(nil), b...)
+		return nil
+	}
 	// Fast path: every field a string (or null), as the API documents.
 	var p plainRecord
 	if err := json.Unmarshal(b, &p); err == nil {

@@ -1,7 +1,6 @@
 package extract
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -159,21 +158,31 @@ type respMeta struct {
 	} `json:"Error"`
 }
 
+// envelope is an answer: its Result is decoded straight into the caller's type, in the same
+// pass as the rest (a page is decoded once, not once as raw bytes and again as records).
 type envelope struct {
-	ResponseMetadata respMeta        `json:"ResponseMetadata"`
-	Result           json.RawMessage `json:"Result"`
+	ResponseMetadata respMeta `json:"ResponseMetadata"`
+	Result           any      `json:"Result"`
 }
 
-// call sends one action with retries and returns the answer's Result.
-func (c *Client) call(ctx context.Context, action string, body any, stats *Stats, logFields ...zap.Field) (json.RawMessage, string, error) {
+// result says where an answer's Result goes: fresh returns a new, empty destination (one per
+// attempt), valid whether what was decoded there is a usable Result.
+type result struct {
+	fresh func() any
+	valid func() bool
+}
+
+// call sends one action with retries and decodes the answer's Result as res says. It returns
+// the answer's request id.
+func (c *Client) call(ctx context.Context, action string, body any, stats *Stats, res result, logFields ...zap.Field) (string, error) {
 	payload, err := json.Marshal(body)
 	if err != nil {
-		return nil, "", fmt.Errorf("encode %s request: %w", action, err)
+		return "", fmt.Errorf("encode %s request: %w", action, err)
 	}
 	for attempt := 1; ; attempt++ {
 		ticket, err := c.cfg.Limiter.Wait(ctx)
 		if err != nil {
-			return nil, "", err
+			return "", err
 		}
 		c.requests.Add(1)
 		now := time.Now().UnixNano()
@@ -188,25 +197,25 @@ func (c *Client) call(ctx context.Context, action string, body any, stats *Stats
 				stats.Retries.Add(1)
 			}
 		}
-		result, reqID, apiErr := c.once(withTicket(ctx, ticket), action, payload)
+		reqID, apiErr := c.once(withTicket(ctx, ticket), action, payload, res)
 		if apiErr == nil {
-			return result, reqID, nil
+			return reqID, nil
 		}
 		if ctx.Err() != nil {
-			return nil, "", ctx.Err()
+			return "", ctx.Err()
 		}
 		apiErr.Attempts = attempt
 		budget := c.cfg.MaxAttempts
 		switch apiErr.Class {
 		case ClassFatal:
-			return nil, "", apiErr
+			return "", apiErr
 		case ClassRetryFew:
 			budget = c.cfg.NotFoundAttempts
 		case ClassThrottle:
 			c.cfg.Limiter.Throttled()
 		}
 		if attempt >= budget {
-			return nil, "", apiErr
+			return "", apiErr
 		}
 		if stats != nil {
 			stats.RetriesByClass[apiErr.Class].Add(1)
@@ -221,7 +230,7 @@ func (c *Client) call(ctx context.Context, action string, body any, stats *Stats
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return nil, "", ctx.Err()
+			return "", ctx.Err()
 		case <-t.C:
 		}
 	}
@@ -237,7 +246,7 @@ func (c *Client) backoff(attempt int) time.Duration {
 }
 
 // once sends one attempt and classifies its answer.
-func (c *Client) once(ctx context.Context, action string, payload []byte) (json.RawMessage, string, *APIError) {
+func (c *Client) once(ctx context.Context, action string, payload []byte, res result) (string, *APIError) {
 	data, status, err := c.sdk.Client.CtxJson(ctx, action, url.Values{}, string(payload))
 	if err != nil && (status == 0 || status == 500) && len(data) == 0 {
 		// The SDK reports transport errors (and its own timeouts) as status 500 with no body.
@@ -245,36 +254,40 @@ func (c *Client) once(ctx context.Context, action string, payload []byte) (json.
 		if errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
 			code = "Timeout"
 		}
-		return nil, "", &APIError{Action: action, Code: code, Class: ClassRetry, Err: redactErr(err)}
+		return "", &APIError{Action: action, Code: code, Class: ClassRetry, Err: redactErr(err)}
 	}
-	var env envelope
+	env := envelope{Result: res.fresh()}
+	if status < 200 || status > 299 {
+		env.Result = nil // an error answer: only its metadata matters
+	}
 	decErr := json.Unmarshal(data, &env)
 	meta := env.ResponseMetadata
 	if status < 200 || status > 299 {
 		e := &APIError{Action: action, HTTPStatus: status, RequestID: meta.RequestID}
-		if decErr == nil && meta.Error != nil {
+		if meta.Error != nil && meta.Error.Code != "" {
 			e.Code, e.CodeN, e.Message = meta.Error.Code, meta.Error.CodeN, meta.Error.Message
 		} else {
 			e.Message = snippet(data)
 		}
 		e.Class = classify(status, e.Code)
-		return nil, meta.RequestID, e
-	}
-	if decErr != nil {
-		return nil, "", &APIError{Action: action, HTTPStatus: status, Code: "MalformedAnswer",
-			Class: ClassRetry, Message: "answer is not valid JSON: " + snippet(data)}
+		return meta.RequestID, e
 	}
 	if meta.Error != nil && (meta.Error.Code != "" || meta.Error.CodeN != 0) {
 		e := &APIError{Action: action, HTTPStatus: status, Code: meta.Error.Code, CodeN: meta.Error.CodeN,
 			Message: meta.Error.Message, RequestID: meta.RequestID}
 		e.Class = classify(status, e.Code)
-		return nil, meta.RequestID, e
+		return meta.RequestID, e
 	}
-	if len(env.Result) == 0 || bytes.Equal(env.Result, []byte("null")) {
-		return nil, meta.RequestID, &APIError{Action: action, HTTPStatus: status, Code: "MissingResult",
-			RequestID: meta.RequestID, Class: ClassRetry, Message: "HTTP 200 answer without Result"}
+	if decErr != nil {
+		// Not JSON, cut short, or a Result of the wrong shape: a broken answer, retried.
+		return meta.RequestID, &APIError{Action: action, HTTPStatus: status, Code: "MalformedAnswer", RequestID: meta.RequestID,
+			Class: ClassRetry, Message: "answer does not decode (" + decErr.Error() + "): " + snippet(data)}
 	}
-	return env.Result, meta.RequestID, nil
+	if env.Result == nil || !res.valid() {
+		return meta.RequestID, &APIError{Action: action, HTTPStatus: status, Code: "MissingResult",
+			RequestID: meta.RequestID, Class: ClassRetry, Message: "HTTP 200 answer without a usable Result"}
+	}
+	return meta.RequestID, nil
 }
 
 func isTimeout(err error) bool {
@@ -386,26 +399,15 @@ func (c *Client) Describe(ctx context.Context, q Query, stats *Stats) (Page, err
 	}
 	fields := []zap.Field{zap.String("domain", q.Domain), zap.Time("window_start", q.Start),
 		zap.Time("window_end", q.End), zap.Int("page", q.PageNum)}
-	for attempt := 1; ; attempt++ {
-		raw, reqID, err := c.call(ctx, ActionDescribe, body, stats, fields...)
-		if err != nil {
-			return Page{}, err
-		}
-		var res describeResult
-		if err := json.Unmarshal(raw, &res); err != nil || res.Pagination == nil {
-			// A 200 whose Result does not decode is a broken answer: retry within the budget.
-			msg := "Result has no Pagination"
-			if err != nil {
-				msg = "Result does not decode: " + err.Error()
-			}
-			if attempt >= c.cfg.MaxAttempts {
-				return Page{}, &APIError{Action: ActionDescribe, HTTPStatus: 200, Code: "MalformedResult",
-					RequestID: reqID, Class: ClassRetry, Message: msg, Attempts: attempt}
-			}
-			continue
-		}
-		return Page{Records: res.CallbackInfoList, TotalCount: res.Pagination.TotalCount, PageNum: q.PageNum, RequestID: reqID}, nil
+	var res describeResult
+	reqID, err := c.call(ctx, ActionDescribe, body, stats, result{
+		fresh: func() any { res = describeResult{}; return &res },
+		valid: func() bool { return res.Pagination != nil },
+	}, fields...)
+	if err != nil {
+		return Page{}, err
 	}
+	return Page{Records: res.CallbackInfoList, TotalCount: res.Pagination.TotalCount, PageNum: q.PageNum, RequestID: reqID}, nil
 }
 
 // ListDomains returns every domain of the account (ListDomainDetail, paginated).
@@ -414,19 +416,18 @@ func (c *Client) ListDomains(ctx context.Context, stats *Stats) ([]string, error
 	var out []string
 	seen := map[string]bool{}
 	for page := int32(1); page <= 1000; page++ {
-		raw, _, err := c.call(ctx, ActionListDomains, &live.ListDomainDetailBody{PageNum: page, PageSize: size}, stats)
-		if err != nil {
-			return nil, err
-		}
 		var res struct {
-			Total      int `json:"Total"`
+			Total      *int `json:"Total"`
 			DomainList []struct {
 				Domain string `json:"Domain"`
 			} `json:"DomainList"`
 		}
-		if err := json.Unmarshal(raw, &res); err != nil {
-			return nil, &APIError{Action: ActionListDomains, HTTPStatus: 200, Code: "MalformedResult",
-				Class: ClassRetry, Message: err.Error()}
+		_, err := c.call(ctx, ActionListDomains, &live.ListDomainDetailBody{PageNum: page, PageSize: size}, stats, result{
+			fresh: func() any { res.Total, res.DomainList = nil, nil; return &res },
+			valid: func() bool { return res.Total != nil },
+		})
+		if err != nil {
+			return nil, err
 		}
 		for _, d := range res.DomainList {
 			if d.Domain != "" && !seen[d.Domain] {
@@ -434,7 +435,7 @@ func (c *Client) ListDomains(ctx context.Context, stats *Stats) ([]string, error
 				out = append(out, d.Domain)
 			}
 		}
-		if len(res.DomainList) < size || int(page)*size >= res.Total {
+		if len(res.DomainList) < size || int(page)*size >= *res.Total {
 			break
 		}
 	}
