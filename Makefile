@@ -29,6 +29,7 @@ test-unit:
 fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzParseHeaders$$' -fuzztime=$(FUZZTIME) ./transform/
 	$(GO) test -run='^$$' -fuzz='^FuzzNormalize$$' -fuzztime=$(FUZZTIME) ./transform/
+	$(GO) test -run='^$$' -fuzz='^FuzzParseFlatMatchesEncodingJSON$$' -fuzztime=$(FUZZTIME) ./callback/
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1)
