@@ -62,17 +62,7 @@ func Migrate(ctx context.Context, databaseURL string, direction string, w io.Wri
 	switch direction {
 	case MigrateUp:
 		res, err := p.Up(ctx)
-		var partial *goose.PartialError
-		if errors.As(err, &partial) {
-			res = append(partial.Applied, partial.Failed)
-		}
-		printResults(w, res)
-		if err != nil {
-			return fmt.Errorf("migrate up: %w", translate(err))
-		}
-		if len(res) == 0 {
-			fmt.Fprintln(w, "no migrations to apply: the schema is up to date")
-		}
+		return reportMany(w, "up", res, err, "no migrations to apply: the schema is up to date")
 	case MigrateDown:
 		res, err := p.Down(ctx)
 		if errors.Is(err, goose.ErrNoNextVersion) {
@@ -87,17 +77,7 @@ func Migrate(ctx context.Context, databaseURL string, direction string, w io.Wri
 		}
 	case MigrateDownToZero:
 		res, err := p.DownTo(ctx, 0)
-		var partial *goose.PartialError
-		if errors.As(err, &partial) {
-			res = append(partial.Applied, partial.Failed)
-		}
-		printResults(w, res)
-		if err != nil {
-			return fmt.Errorf("migrate down-to-zero: %w", translate(err))
-		}
-		if len(res) == 0 {
-			fmt.Fprintln(w, "no migrations to roll back")
-		}
+		return reportMany(w, "down-to-zero", res, err, "no migrations to roll back")
 	case MigrateStatus:
 		st, err := p.Status(ctx)
 		if err != nil {
@@ -110,6 +90,23 @@ func Migrate(ctx context.Context, databaseURL string, direction string, w io.Wri
 			}
 			fmt.Fprintf(w, "%-28s %s\n", m.Source.Path, applied)
 		}
+	}
+	return nil
+}
+
+// reportMany prints what a multi-step migration did (also the step that failed) and wraps its
+// error; none is printed when there was nothing to do.
+func reportMany(w io.Writer, what string, res []*goose.MigrationResult, err error, none string) error {
+	var partial *goose.PartialError
+	if errors.As(err, &partial) {
+		res = append(partial.Applied, partial.Failed)
+	}
+	printResults(w, res)
+	if err != nil {
+		return fmt.Errorf("migrate %s: %w", what, translate(err))
+	}
+	if len(res) == 0 {
+		fmt.Fprintln(w, none)
 	}
 	return nil
 }

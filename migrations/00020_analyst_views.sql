@@ -136,8 +136,33 @@ BEGIN
         v_mode := 'incremental';
     END IF;
 
-    IF v_mode = 'rebuild' THEN
-        DELETE FROM callback_hourly;
+    -- One path for every mode: the ranges to recompute, per domain (NULL: every domain).
+    FOR r IN
+        SELECT x.domain, lower(x.rg) AS lo, upper(x.rg) AS hi
+        FROM (
+            SELECT d.domain, unnest(range_agg(tstzrange(
+                       date_trunc('hour', d.lo, 'UTC'),
+                       date_trunc('hour', d.hi, 'UTC') + interval '1 hour'))) AS rg
+            FROM (
+                SELECT NULL::text AS domain, '-infinity'::timestamptz AS lo, 'infinity'::timestamptz AS hi
+                WHERE v_mode = 'rebuild'
+                UNION ALL
+                SELECT NULL::text, from_time, to_time
+                WHERE v_mode = 'range'
+                UNION ALL
+                SELECT sr.domain, sr.window_start, sr.window_end
+                FROM sync_runs sr
+                WHERE v_mode = 'incremental'
+                  AND sr.window_start IS NOT NULL AND sr.window_end IS NOT NULL
+                  AND ((sr.finished_at IS NULL AND sr.started_at > now() - interval '1 day')
+                       OR (sr.finished_at >= prev.refresh_started_at - interval '1 minute'
+                           AND sr.records_new + sr.records_updated > 0))
+            ) d
+            GROUP BY d.domain
+        ) x
+    LOOP
+        DELETE FROM callback_hourly h
+        WHERE (r.domain IS NULL OR h.domain = r.domain) AND h.hour >= r.lo AND h.hour < r.hi;
         INSERT INTO callback_hourly
         SELECT date_trunc('hour', callback_time, 'UTC'), domain, app, event_type,
                count(*),
@@ -147,50 +172,13 @@ BEGIN
                percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms),
                percentile_cont(0.99) WITHIN GROUP (ORDER BY latency_ms),
                count(DISTINCT stream)
-        FROM callback_records
+        FROM callback_records c
+        WHERE (r.domain IS NULL OR c.domain = r.domain)
+          AND c.callback_time >= r.lo AND c.callback_time < r.hi
         GROUP BY 1, 2, 3, 4;
-        GET DIAGNOSTICS v_rows = ROW_COUNT;
-    ELSE
-        FOR r IN
-            SELECT x.domain, lower(x.rg) AS lo, upper(x.rg) AS hi
-            FROM (
-                SELECT d.domain, unnest(range_agg(tstzrange(
-                           date_trunc('hour', d.lo, 'UTC'),
-                           date_trunc('hour', d.hi, 'UTC') + interval '1 hour'))) AS rg
-                FROM (
-                    SELECT NULL::text AS domain, from_time AS lo, to_time AS hi
-                    WHERE v_mode = 'range'
-                    UNION ALL
-                    SELECT sr.domain, sr.window_start, sr.window_end
-                    FROM sync_runs sr
-                    WHERE v_mode = 'incremental'
-                      AND sr.window_start IS NOT NULL AND sr.window_end IS NOT NULL
-                      AND ((sr.finished_at IS NULL AND sr.started_at > now() - interval '1 day')
-                           OR (sr.finished_at >= prev.refresh_started_at - interval '1 minute'
-                               AND sr.records_new + sr.records_updated > 0))
-                ) d
-                GROUP BY d.domain
-            ) x
-        LOOP
-            DELETE FROM callback_hourly h
-            WHERE (r.domain IS NULL OR h.domain = r.domain) AND h.hour >= r.lo AND h.hour < r.hi;
-            INSERT INTO callback_hourly
-            SELECT date_trunc('hour', callback_time, 'UTC'), domain, app, event_type,
-                   count(*),
-                   count(*) FILTER (WHERE cbarchive_failed(status, response_code, error_code, error_message)),
-                   count(*) FILTER (WHERE cbarchive_failed(status, response_code, error_code, error_message))::float8 / count(*),
-                   percentile_cont(0.50) WITHIN GROUP (ORDER BY latency_ms),
-                   percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms),
-                   percentile_cont(0.99) WITHIN GROUP (ORDER BY latency_ms),
-                   count(DISTINCT stream)
-            FROM callback_records c
-            WHERE (r.domain IS NULL OR c.domain = r.domain)
-              AND c.callback_time >= r.lo AND c.callback_time < r.hi
-            GROUP BY 1, 2, 3, 4;
-            GET DIAGNOSTICS v_n = ROW_COUNT;
-            v_rows := v_rows + v_n;
-        END LOOP;
-    END IF;
+        GET DIAGNOSTICS v_n = ROW_COUNT;
+        v_rows := v_rows + v_n;
+    END LOOP;
 
     INSERT INTO analytics_refresh_state (name, refresh_started_at, refreshed_at, mode, rows_written)
     -- A first refresh by range covered no runs: the next incremental one considers them all.
