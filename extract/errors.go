@@ -133,6 +133,17 @@ func IsFatal(err error) bool {
 	return errors.As(err, &e) && e.Class == ClassFatal
 }
 
+// IsCredentialError reports whether err is the API refusing the credentials or the key's rights
+// (a signature or key error, 401, 403 RequestForbidden): a retry cannot fix it, the operator must
+// fix VOLC_ACCESSKEY, VOLC_SECRETKEY, CBARCHIVE_REGION or the key's permissions.
+func IsCredentialError(err error) bool {
+	var e *APIError
+	if !errors.As(err, &e) {
+		return false
+	}
+	return isAuthCode(e.Code) || e.Code == "RequestForbidden" || e.HTTPStatus == 401 || e.HTTPStatus == 403
+}
+
 func sortedCopy(s []string) []string {
 	c := slices.Clone(s)
 	slices.Sort(c)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -43,15 +44,14 @@ func (c *SyncCmd) Run(e *env, s *Settings) error {
 	defer a.close()
 	domains, err := a.domains(e.ctx, nil, s.Domains)
 	if err != nil {
-		return err
+		return a.abort(e, err)
 	}
 	p, err := a.pipeline(s, nil)
 	if err != nil {
-		return err
+		return a.abort(e, err)
 	}
-	started := time.Now()
 	res := p.Sync(e.ctx, domains)
-	return a.finish(e, res, started)
+	return a.finish(e, res)
 }
 
 // BackfillCmd re-archives a past range.
@@ -96,7 +96,7 @@ func (c *BackfillCmd) Run(e *env, s *Settings) error {
 	}
 	domains, err := a.domains(e.ctx, c.Domain, s.Domains)
 	if err != nil {
-		return err
+		return a.abort(e, err)
 	}
 	bar := newProgress(e, s, plan, len(domains))
 	p, err := a.pipeline(s, func(o *pipeline.Config) {
@@ -104,16 +104,15 @@ func (c *BackfillCmd) Run(e *env, s *Settings) error {
 		o.OnWindow = bar.window
 	})
 	if err != nil {
-		return err
+		return a.abort(e, err)
 	}
-	started := time.Now()
 	res := p.Backfill(e.ctx, domains, plan)
 	bar.done(e.ctx.Err() == nil)
 	if e.ctx.Err() != nil {
 		fmt.Fprintf(e.stderr, "backfill stopped; committed windows are kept and re-reading them is free. To resume, run the same command again:\n  cbarchive %s\n",
 			strings.Join(os.Args[1:], " "))
 	}
-	return a.finish(e, res, started)
+	return a.finish(e, res)
 }
 
 // archive is what sync and backfill share: logger, store, limiter, client.
@@ -126,6 +125,10 @@ type archive struct {
 	cmd    string
 	// pushgateway, when set, receives the run's metrics at its end.
 	pushgateway string
+	started     time.Time
+	// runRows says whether the command records itself in sync_runs (sync and backfill do;
+	// verify only reads).
+	runRows bool
 }
 
 // openArchive validates the settings of a command that reads the API and writes the archive,
@@ -139,27 +142,28 @@ func openArchive(e *env, s *Settings, cmd string) (*archive, error) {
 	}
 	runID := newRunID()
 	log := newLogger(e.stderr, s.LogLevel, s.LogFormat).With(zap.String("run_id", runID))
+	a := &archive{runID: runID, log: log, cmd: cmd, pushgateway: s.Pushgateway, started: time.Now(), runRows: cmd != "verify"}
 	store, err := openStore(e, s)
 	if err != nil {
-		log.Error("cannot use the database", zap.Error(err))
-		return nil, err
+		return nil, a.abort(e, err)
 	}
+	a.store = store
 	limiter := extract.NewLimiter(s.RateLimit)
-	client, err := extract.NewClient(extract.ClientConfig{
+	a.client, err = extract.NewClient(extract.ClientConfig{
 		Endpoint: s.Endpoint, Region: s.Region, AccessKey: s.AccessKey, SecretKey: s.SecretKey,
 		Timeout: s.RequestTimeout.D(), Limiter: limiter, Logger: log,
 	})
 	if err != nil {
+		err = a.abort(e, usagef("%v", err))
 		store.Close()
-		return nil, usagef("%v", err)
+		return nil, err
 	}
-	a := &archive{runID: runID, log: log, store: store, client: client, cmd: cmd, pushgateway: s.Pushgateway}
 	// The account's budget is shared by every process on this database.
 	a.budget, err = store.JoinBudget(e.ctx, load.BudgetOpts{AccessKey: s.AccessKey, RunID: runID, OnShare: limiter.SetShare, Logger: log})
 	if err != nil {
+		err = a.abort(e, fmt.Errorf("join the account's rate budget: %w", err))
 		store.Close()
-		log.Error("cannot join the account's rate budget", zap.Error(err))
-		return nil, fmt.Errorf("join the account's rate budget: %w", err)
+		return nil, err
 	}
 	log.Info("run started", zap.String("command", cmd), zap.String("endpoint", s.Endpoint),
 		zap.Float64("rate_limit", s.RateLimit), zap.Float64("rate_share", limiter.Limit()), zap.Int("page_size", s.PageSize),
@@ -167,8 +171,41 @@ func openArchive(e *env, s *Settings, cmd string) (*archive, error) {
 	return a, nil
 }
 
+// runLevelDomain is the sync_runs.domain of a run-level row: a run that failed before any
+// domain started (the database, the rate budget or discovery failed).
+const runLevelDomain = ""
+
+// abort ends a run that failed before any domain started: it records a run-level row in
+// sync_runs when the database is usable, logs "run finished" with the cause, and returns the
+// error for the exit code (2 when a retry cannot fix it).
+func (a *archive) abort(e *env, cause error) error {
+	config := isConfigError(cause)
+	var ue *usageError
+	if errors.As(cause, &ue) {
+		config = true
+	}
+	code := exitFailed
+	if config {
+		code = exitUsage
+	}
+	if a.store != nil && a.runRows {
+		ctx := context.WithoutCancel(e.ctx)
+		err := a.store.StartRun(ctx, load.Run{RunID: a.runID, Command: a.cmd, Domain: runLevelDomain})
+		if err == nil {
+			err = a.store.FinishRun(ctx, a.runID, runLevelDomain, "", load.RunResult{Outcome: load.OutcomeFailed, Err: cause.Error()})
+		}
+		if err != nil {
+			a.log.Warn("could not record the failed run in sync_runs", zap.Error(err))
+		}
+	}
+	a.log.Error("run finished", zap.String("command", a.cmd), zap.String("outcome", load.OutcomeFailed),
+		zap.Int("exit_code", code), zap.Int("domains", 0), zap.Duration("duration", time.Since(a.started)),
+		zap.String("error", cause.Error()))
+	return &failedError{config: config, err: cause}
+}
+
 func (a *archive) close() {
-	if a.budget != nil {
+	if a.budget != nil && a.client != nil {
 		_, last := a.client.Span()
 		a.budget.Leave(last)
 	}
@@ -267,8 +304,8 @@ func (a *archive) pushMetrics(e *env, res pipeline.Result, started time.Time) {
 	a.log.Info("metrics pushed", zap.String("command", a.cmd))
 }
 
-// finish logs the run's summary and turns failures into the exit code.
-func (a *archive) finish(e *env, res pipeline.Result, started time.Time) error {
+// finish logs the run's summary ("run finished") and turns failures into the exit code.
+func (a *archive) finish(e *env, res pipeline.Result) error {
 	var total load.Counts
 	var requests, retries int64
 	outcomes := map[string]int{}
@@ -284,9 +321,9 @@ func (a *archive) finish(e *env, res pipeline.Result, started time.Time) error {
 		zap.Int("domains_skipped", outcomes[pipeline.OutcomeSkipped]), zap.Int("domains_cancelled", outcomes[pipeline.OutcomeCancelled]),
 		zap.Int64("records_new", total.New), zap.Int64("records_updated", total.Updated),
 		zap.Int64("records_unchanged", total.Unchanged), zap.Int64("records_rejected", total.Rejected),
-		zap.Int64("requests", requests), zap.Int64("retries", retries), zap.Duration("duration", time.Since(started)),
+		zap.Int64("requests", requests), zap.Int64("retries", retries), zap.Duration("duration", time.Since(a.started)),
 	}
-	a.pushMetrics(e, res, started)
+	a.pushMetrics(e, res, a.started)
 	if total.New+total.Updated > 0 && e.ctx.Err() == nil {
 		// Not after a signal: the process must exit promptly, and the next run refreshes.
 		// The analysts' hourly rollup follows the archive; its failure does not fail the run
@@ -301,16 +338,26 @@ func (a *archive) finish(e *env, res pipeline.Result, started time.Time) error {
 	switch {
 	case len(failed) > 0:
 		var names []string
+		config := false
 		for _, f := range failed {
 			names = append(names, f.Domain)
+			config = config || isConfigError(f.Err)
 		}
-		a.log.Error("run finished with failed domains; the others' progress is committed", append(fields, zap.Strings("failed", names))...)
-		return &failedError{n: len(failed)}
+		code := exitFailed
+		hint := "the others' progress is committed; the next run retries the failed domains"
+		if config {
+			code = exitUsage
+			hint = "a retry cannot fix this: fix the configuration the error names (credentials, database role or grants, schema), then rerun"
+		}
+		a.log.Error("run finished", append(fields, zap.String("outcome", load.OutcomeFailed), zap.Int("exit_code", code),
+			zap.Strings("failed", names), zap.String("hint", hint))...)
+		return &failedError{n: len(failed), config: config}
 	case outcomes[pipeline.OutcomeCancelled] > 0 || e.ctx.Err() != nil:
-		a.log.Warn("run stopped by a signal; committed windows are kept and a rerun continues", fields...)
+		a.log.Warn("run finished", append(fields, zap.String("outcome", load.OutcomeCancelled), zap.Int("exit_code", exitFailed),
+			zap.String("hint", "stopped by a signal; committed windows are kept and a rerun continues"))...)
 		return &failedError{n: outcomes[pipeline.OutcomeCancelled]}
 	default:
-		a.log.Info("run finished", fields...)
+		a.log.Info("run finished", append(fields, zap.String("outcome", load.OutcomeSuccess), zap.Int("exit_code", exitOK))...)
 		return nil
 	}
 }

@@ -1,7 +1,7 @@
 // Command cbarchive archives the call-back history of Volcengine Live into PostgreSQL.
 //
-// See README.md and CONTRACT.md for commands, settings and exit codes: 0 every domain caught
-// up, 1 at least one domain failed, 2 usage or configuration error (nothing done).
+// See docs/reference.md for commands, settings and exit codes: 0 every domain caught up, 1 a
+// domain failed for a reason a retry may fix, 2 usage or configuration a retry cannot fix.
 package main
 
 import (
@@ -15,16 +15,19 @@ import (
 	"syscall"
 
 	"github.com/alecthomas/kong"
+
+	"github.com/cbarchive/cbarchive/extract"
+	"github.com/cbarchive/cbarchive/load"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
-// Exit codes of the contract.
+// Exit codes (docs/reference.md, "Exit codes").
 const (
 	exitOK     = 0
-	exitFailed = 1 // a domain failed, or a signal stopped the run before every domain caught up
-	exitUsage  = 2
+	exitFailed = 1 // a domain failed for a reason a retry may fix, or a signal stopped the run
+	exitUsage  = 2 // usage or configuration a retry cannot fix, found before or during the run
 )
 
 // CLI is the command line.
@@ -92,27 +95,56 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	e := &env{ctx: ctx, stdout: safeOut, stderr: safeErr, red: red}
 	err = kctx.Run(e, &cli.Settings)
+	var fe *failedError
+	if err != nil && !errors.As(err, &fe) {
+		// A failedError has been logged by the command; anything else is said here.
+		fmt.Fprintf(safeErr, "cbarchive: %v\n", err)
+	}
+	return exitCode(err)
+}
+
+// exitCode maps a command's error to the exit code: 2 for usage and for configuration that no
+// retry can fix (credentials refused by the API, a database role, password, database or
+// privilege refused, a schema this binary cannot use), 1 for anything a retry may fix.
+func exitCode(err error) int {
 	var ue *usageError
 	var fe *failedError
 	switch {
 	case err == nil:
 		return exitOK
 	case errors.As(err, &ue):
-		fmt.Fprintf(safeErr, "cbarchive: %v\n", err)
 		return exitUsage
-	case errors.As(err, &fe):
-		// The command has already logged what failed.
-		return exitFailed
+	case errors.As(err, &fe) && fe.config:
+		return exitUsage
+	case isConfigError(err):
+		return exitUsage
 	default:
-		fmt.Fprintf(safeErr, "cbarchive: %v\n", err)
 		return exitFailed
 	}
 }
 
-// failedError is a run in which some domains failed; the details are already logged.
-type failedError struct{ n int }
+// isConfigError reports whether err is configuration that a retry cannot fix.
+func isConfigError(err error) bool {
+	return load.IsConfigError(err) || extract.IsCredentialError(err)
+}
 
-func (e *failedError) Error() string { return fmt.Sprintf("%d domain(s) failed", e.n) }
+// failedError is a run that failed and has already logged why ("run finished"): n domains
+// failed (0 when the run failed before any domain started), config says whether a retry cannot
+// fix it, err is the run-level cause if any.
+type failedError struct {
+	n      int
+	config bool
+	err    error
+}
+
+func (e *failedError) Error() string {
+	if e.err != nil {
+		return e.err.Error()
+	}
+	return fmt.Sprintf("%d domain(s) failed", e.n)
+}
+
+func (e *failedError) Unwrap() error { return e.err }
 
 func isHelp(args []string) bool {
 	for _, a := range args {

@@ -151,8 +151,8 @@ func TestSyncRefusesAnOutdatedSchema(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, livesim.Config{EmptyData: true}, false)
 	res := w.run(nil, "sync")
-	if res.code == 0 || !strings.Contains(res.all(), "cbarchive migrate up") {
-		t.Fatalf("exit %d; want a failure telling to run `cbarchive migrate up`:\n%s", res.code, res.all())
+	if res.code != 2 || !strings.Contains(res.all(), "cbarchive migrate up") {
+		t.Fatalf("exit %d; want 2 telling to run `cbarchive migrate up`:\n%s", res.code, res.all())
 	}
 	if len(w.sim.Requests()) != 0 {
 		t.Error("sync called the API on an outdated schema")
@@ -265,8 +265,8 @@ func TestSecretsNeverAppearInOutput(t *testing.T) {
 			}
 		}
 	}
-	if runs[0].code != 1 || !strings.Contains(runs[0].all(), "SignatureDoesNotMatch") {
-		t.Errorf("wrong secret: exit %d, want 1 naming SignatureDoesNotMatch:\n%s", runs[0].code, runs[0].all())
+	if runs[0].code != 2 || !strings.Contains(runs[0].all(), "SignatureDoesNotMatch") {
+		t.Errorf("wrong secret: exit %d, want 2 naming SignatureDoesNotMatch:\n%s", runs[0].code, runs[0].all())
 	}
 	if runs[0].took > 15*time.Second {
 		t.Errorf("wrong secret took %v to fail", runs[0].took)
@@ -410,11 +410,13 @@ func TestRenormalizeOnTheBuiltBinary(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "UPDATE callback_records SET rules_version = 0, response_code = NULL"); err != nil {
+	tag, err := conn.Exec(ctx, "UPDATE callback_records SET rules_version = 0, response_code = NULL")
+	if err != nil {
 		t.Fatal(err)
 	}
+	summary := fmt.Sprintf("renormalize: %d row(s) read, %d changed", tag.RowsAffected(), tag.RowsAffected())
 	res := w.run(nil, "renormalize", "--batch", "7")
-	if res.code != 0 || !strings.Contains(res.stderr, "renormalize finished") {
+	if res.code != 0 || !strings.Contains(res.stderr, `"run finished"`) || !strings.Contains(res.stdout, summary) {
 		t.Fatalf("renormalize: exit %d\n%s", res.code, res.all())
 	}
 	var stale int

@@ -30,12 +30,31 @@ func (c *RenormalizeCmd) Run(e *env, s *Settings) error {
 	if c.Batch < 1 || c.Batch > 100000 {
 		return usagef("--batch %d is out of range: give 1..100000", c.Batch)
 	}
-	store, err := openStore(e, s)
-	if err != nil {
+	if err := s.validateDatabase(); err != nil {
 		return err
 	}
-	defer store.Close()
+	started := time.Now()
 	log := newLogger(e.stderr, s.LogLevel, s.LogFormat).With(zap.String("run_id", newRunID()))
+	finished := func(err error, rows, changed int64) error {
+		fields := []zap.Field{zap.String("command", "renormalize"), zap.Int64("rows", rows), zap.Int64("rows_changed", changed),
+			zap.Int("rules_version", transform.RulesVersion), zap.Duration("duration", time.Since(started))}
+		if err == nil {
+			log.Info("run finished", append(fields, zap.String("outcome", load.OutcomeSuccess), zap.Int("exit_code", exitOK))...)
+			return nil
+		}
+		code := exitFailed
+		if isConfigError(err) {
+			code = exitUsage
+		}
+		log.Error("run finished", append(fields, zap.String("outcome", load.OutcomeFailed), zap.Int("exit_code", code),
+			zap.String("error", err.Error()), zap.String("hint", "rows done so far are committed; run renormalize again to continue"))...)
+		return &failedError{config: code == exitUsage, err: err}
+	}
+	store, err := openStore(e, s)
+	if err != nil {
+		return finished(err, 0, 0)
+	}
+	defer store.Close()
 	res, err := store.Renormalize(e.ctx, load.RenormalizeOpts{
 		Since: since, All: c.All, Batch: c.Batch, Version: transform.RulesVersion,
 		Derive: func(raw, rawOriginal []byte) (transform.Row, error) {
@@ -48,14 +67,14 @@ func (c *RenormalizeCmd) Run(e *env, s *Settings) error {
 		Progress: func(done int64) { log.Info("renormalize progress", zap.Int64("rows", done)) },
 	})
 	if err != nil {
-		log.Error("renormalize stopped; run it again to continue", zap.Error(err), zap.Int64("rows_done", res.Rows))
-		return fmt.Errorf("renormalize: %w", err)
+		fmt.Fprintf(e.stdout, "renormalize: stopped after %d row(s) (%d changed); run it again to continue\n", res.Rows, res.Changed)
+		return finished(fmt.Errorf("renormalize: %w", err), res.Rows, res.Changed)
 	}
 	if res.Changed > 0 {
 		if _, err := store.RefreshAnalytics(e.ctx, true); err != nil {
 			log.Error("could not rebuild callback_hourly; run SELECT cbarchive_refresh_analytics(rebuild => true) by hand", zap.Error(err))
 		}
 	}
-	log.Info("renormalize finished", zap.Int64("rows", res.Rows), zap.Int64("rows_changed", res.Changed), zap.Int("rules_version", transform.RulesVersion))
-	return nil
+	fmt.Fprintf(e.stdout, "renormalize: %d row(s) read, %d changed, rules version %d\n", res.Rows, res.Changed, transform.RulesVersion)
+	return finished(nil, res.Rows, res.Changed)
 }

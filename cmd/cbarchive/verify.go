@@ -5,14 +5,16 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/cbarchive/cbarchive/extract"
 	"github.com/cbarchive/cbarchive/load"
 )
 
 // VerifyCmd compares the API's daily counts with the archive's rows.
 type VerifyCmd struct {
-	Start  string   `name:"start" required:"" help:"First day (RFC3339; the UTC day it falls in)."`
-	End    string   `name:"end" required:"" help:"Last day (RFC3339; the UTC day it falls in)."`
+	Start  string   `name:"start" required:"" help:"Start of the range (RFC3339), included; the same instants as backfill's."`
+	End    string   `name:"end" required:"" help:"End of the range (RFC3339), its second included; the same instants as backfill's."`
 	Domain []string `name:"domain" help:"Domain to verify (repeatable); default: CBARCHIVE_DOMAINS or every domain."`
 }
 
@@ -29,12 +31,15 @@ func (c *VerifyCmd) Run(e *env, s *Settings) error {
 	defer a.close()
 	domains, err := a.domains(e.ctx, c.Domain, s.Domains)
 	if err != nil {
-		return err
+		return a.abort(e, err)
 	}
 	filter := s.filter()
 	tw := tabwriter.NewWriter(e.stdout, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "DOMAIN\tDAY\tAPI\tARCHIVE\tRESULT")
-	short := 0
+	short, checked := 0, 0
+	// The range is the instants start..end, end's second included, as backfill reads them; each
+	// UTC day it touches is compared over its part of the range.
+	start, end = start.Truncate(time.Second), end.Truncate(time.Second)
 	for _, d := range domains {
 		for day := start.UTC().Truncate(24 * time.Hour); !day.After(end); day = day.Add(24 * time.Hour) {
 			// The history limit moves with the clock: take it for each query.
@@ -42,25 +47,32 @@ func (c *VerifyCmd) Run(e *env, s *Settings) error {
 			horizon := extract.Horizon(now)
 			dayEnd := day.Add(24*time.Hour - time.Second)
 			qs := day
+			if qs.Before(start) {
+				qs = start
+			}
+			if dayEnd.After(end) {
+				dayEnd = end
+			}
 			if qs.Before(horizon) {
 				qs = horizon
 			}
 			if dayEnd.After(now) {
 				dayEnd = now.Truncate(time.Second)
 			}
-			if !dayEnd.After(qs) {
+			if dayEnd.Before(qs) {
 				fmt.Fprintf(tw, "%s\t%s\t-\t-\toutside the API's history\n", d, day.Format(time.DateOnly))
 				continue
 			}
 			page, err := a.client.Describe(e.ctx, extract.Query{Domain: d, Filter: filter, Start: qs, End: dayEnd, PageNum: 1, PageSize: 1}, nil)
 			if err != nil {
-				return fmt.Errorf("verify %s %s: %w", d, day.Format(time.DateOnly), err)
+				return a.abort(e, fmt.Errorf("verify %s %s: %w", d, day.Format(time.DateOnly), err))
 			}
 			n, err := a.store.CountRecords(e.ctx, load.CountQuery{Domain: d, From: qs, To: dayEnd,
 				EventTypes: filter.EventTypes, Statuses: filter.Statuses, App: filter.App, Stream: filter.Stream})
 			if err != nil {
-				return fmt.Errorf("verify %s %s: %w", d, day.Format(time.DateOnly), err)
+				return a.abort(e, fmt.Errorf("verify %s %s: %w", d, day.Format(time.DateOnly), err))
 			}
+			checked++
 			result := "ok"
 			switch {
 			case n < int64(page.TotalCount):
@@ -75,9 +87,15 @@ func (c *VerifyCmd) Run(e *env, s *Settings) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	fields := []zap.Field{zap.String("command", a.cmd), zap.Int("domains", len(domains)), zap.Int("days_checked", checked),
+		zap.Int("days_short", short), zap.Duration("duration", time.Since(a.started))}
 	if short > 0 {
-		fmt.Fprintf(e.stdout, "%d day(s) with records missing from the archive: run cbarchive backfill over them\n", short)
+		fmt.Fprintf(e.stdout, "verify: %d domain(s), %d day(s) compared, %d with records missing from the archive: run cbarchive backfill over them\n",
+			len(domains), checked, short)
+		a.log.Error("run finished", append(fields, zap.String("outcome", load.OutcomeFailed), zap.Int("exit_code", exitFailed))...)
 		return &failedError{n: short}
 	}
+	fmt.Fprintf(e.stdout, "verify: %d domain(s), %d day(s) compared, the archive holds every record the API counts\n", len(domains), checked)
+	a.log.Info("run finished", append(fields, zap.String("outcome", load.OutcomeSuccess), zap.Int("exit_code", exitOK))...)
 	return nil
 }
