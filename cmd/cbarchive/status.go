@@ -3,11 +3,14 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"sort"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/cbarchive/cbarchive/extract"
+	"github.com/cbarchive/cbarchive/load"
 	"github.com/cbarchive/cbarchive/pipeline"
 )
 
@@ -20,15 +23,16 @@ type StatusCmd struct {
 type DomainStatus struct {
 	Domain        string     `json:"domain"`
 	Filter        string     `json:"filter"`
-	Watermark     string     `json:"watermark"`
-	FirstStart    string     `json:"first_start"`
-	LagSeconds    int64      `json:"lag_seconds"`
+	Watermark     *string    `json:"watermark"`   // null: no window committed yet
+	FirstStart    *string    `json:"first_start"` // null: no window committed yet
+	LagSeconds    *int64     `json:"lag_seconds"` // null: no window committed yet
 	LastRunID     string     `json:"last_run_id,omitempty"`
 	LastCommand   string     `json:"last_command,omitempty"`
 	LastOutcome   string     `json:"last_outcome,omitempty"`
 	LastStarted   *time.Time `json:"last_started,omitempty"`
 	LastFinished  *time.Time `json:"last_finished,omitempty"`
 	LastError     string     `json:"last_error,omitempty"`
+	LastCause     string     `json:"last_error_cause,omitempty"`
 	ExpiryWarning string     `json:"expiry_warning,omitempty"`
 }
 
@@ -49,17 +53,21 @@ func (c *StatusCmd) Run(e *env, s *Settings) error {
 	}
 	now := time.Now()
 	out := make([]DomainStatus, 0, len(cps))
+	withRun := func(ds DomainStatus, r load.RunRow) DomainStatus {
+		ds.LastRunID, ds.LastCommand, ds.LastOutcome, ds.LastError = r.RunID, r.Command, r.Outcome, r.Err
+		ds.LastCause = causeOf(r.Err)
+		st := r.StartedAt
+		ds.LastStarted, ds.LastFinished = &st, r.FinishedAt
+		return ds
+	}
+	hasCheckpoint := map[load.CheckpointKey]bool{}
 	for _, cp := range cps {
-		ds := DomainStatus{
-			Domain: cp.Domain, Filter: cp.FilterKey,
-			Watermark:  cp.Watermark.UTC().Format(time.RFC3339),
-			FirstStart: cp.FirstStart.UTC().Format(time.RFC3339),
-			LagSeconds: int64(now.Sub(cp.Watermark).Seconds()),
-		}
+		hasCheckpoint[cp.CheckpointKey] = true
+		wm, first := cp.Watermark.UTC().Format(time.RFC3339), cp.FirstStart.UTC().Format(time.RFC3339)
+		lag := int64(now.Sub(cp.Watermark).Seconds())
+		ds := DomainStatus{Domain: cp.Domain, Filter: cp.FilterKey, Watermark: &wm, FirstStart: &first, LagSeconds: &lag}
 		if r, ok := runs[cp.CheckpointKey]; ok {
-			ds.LastRunID, ds.LastCommand, ds.LastOutcome, ds.LastError = r.RunID, r.Command, r.Outcome, r.Err
-			st := r.StartedAt
-			ds.LastStarted, ds.LastFinished = &st, r.FinishedAt
+			ds = withRun(ds, r)
 		}
 		if age := now.Sub(cp.Watermark); age > pipeline.ExpiryWarning {
 			left := extract.History - age
@@ -67,6 +75,25 @@ func (c *StatusCmd) Run(e *env, s *Settings) error {
 				int(age.Hours()/24), max(0, int(left.Hours()/24)))
 		}
 		out = append(out, ds)
+	}
+	// Domains that ran but never committed a window (a wrong key, a typo in --domains, a failure
+	// in the first window) have runs and no checkpoint: they are listed too, with their error.
+	var newestDomainRun time.Time
+	for key, r := range runs {
+		if key.Domain == runLevelDomain {
+			continue
+		}
+		if r.StartedAt.After(newestDomainRun) {
+			newestDomainRun = r.StartedAt
+		}
+		if !hasCheckpoint[key] {
+			out = append(out, withRun(DomainStatus{Domain: key.Domain, Filter: key.FilterKey}, r))
+		}
+	}
+	// A run that failed before any domain started (the rate budget or discovery failed) is
+	// listed as domain "" while no domain has run since.
+	if r, ok := runs[load.CheckpointKey{Domain: runLevelDomain}]; ok && r.StartedAt.After(newestDomainRun) {
+		out = append(out, withRun(DomainStatus{}, r))
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Domain != out[j].Domain {
@@ -80,7 +107,7 @@ func (c *StatusCmd) Run(e *env, s *Settings) error {
 		return enc.Encode(out)
 	}
 	if len(out) == 0 {
-		_, err := fmt.Fprintln(e.stdout, "no checkpoints yet: run cbarchive sync")
+		_, err := fmt.Fprintln(e.stdout, "no runs yet: run cbarchive sync")
 		return err
 	}
 	tw := tabwriter.NewWriter(e.stdout, 2, 4, 2, ' ', 0)
@@ -90,16 +117,20 @@ func (c *StatusCmd) Run(e *env, s *Settings) error {
 		if d.LastStarted != nil {
 			last = d.LastStarted.UTC().Format(time.RFC3339)
 		}
+		domain := d.Domain
+		if domain == runLevelDomain {
+			domain = "(before any domain)"
+		}
 		filter := d.Filter
 		if filter == "" {
 			filter = "-"
 		}
-		errText := d.LastError
-		if len(errText) > 80 {
-			errText = errText[:80] + "…"
+		wm, lag := "none yet", "-"
+		if d.Watermark != nil {
+			wm, lag = *d.Watermark, (time.Duration(*d.LagSeconds) * time.Second).String()
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.Domain, filter, d.Watermark,
-			(time.Duration(d.LagSeconds) * time.Second).String(), last, orDash(d.LastOutcome), orDash(errText))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", domain, filter, wm, lag, last, orDash(d.LastOutcome),
+			orDash(errorCell(d.LastCause, d.LastError)))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -110,6 +141,45 @@ func (c *StatusCmd) Run(e *env, s *Settings) error {
 		}
 	}
 	return nil
+}
+
+// errorCellWidth is the most of an error the status table shows; `status --json` has it whole.
+const errorCellWidth = 100
+
+// errorCell is an error as the status table shows it: its cause first, then the error, cut at
+// the end (never before the cause).
+func errorCell(cause, text string) string {
+	if text == "" {
+		return ""
+	}
+	cell := text
+	if cause != "" {
+		cell = cause + ": " + text
+	}
+	if r := []rune(cell); len(r) > errorCellWidth && len(r) > len([]rune(cause))+1 {
+		cell = string(r[:max(errorCellWidth, len([]rune(cause)))]) + "…"
+	}
+	return cell
+}
+
+var (
+	apiCodePattern  = regexp.MustCompile(`\b(?:DescribeLiveCallbackData|ListDomainDetail)(?:: HTTP \d{3})? ([A-Z][A-Za-z0-9.]*)`)
+	sqlStatePattern = regexp.MustCompile(`\(SQLSTATE ([0-9A-Z]{5})\)`)
+)
+
+// causeOf finds the cause of a recorded error: the API's error code, or the meaning of a
+// PostgreSQL SQLSTATE; "" when the text holds neither.
+func causeOf(text string) string {
+	if m := apiCodePattern.FindStringSubmatch(text); m != nil {
+		return m[1]
+	}
+	if m := sqlStatePattern.FindStringSubmatch(text); m != nil {
+		return load.SQLStateMeaning(m[1])
+	}
+	if strings.Contains(text, load.ErrSchemaOutdated.Error()) {
+		return "schema not migrated"
+	}
+	return ""
 }
 
 func orDash(s string) string {
