@@ -3,6 +3,7 @@ package livesim
 import (
 	"cmp"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -15,6 +16,9 @@ const (
 	DefaultDaysBack      = 7
 	DefaultRateLimit     = 30
 	DefaultSlowDelay     = 3 * time.Second
+	// DefaultMaxSpanDays and DefaultMaxHistoryDays are the documented limits.
+	DefaultMaxSpanDays    = 31
+	DefaultMaxHistoryDays = 366
 
 	// Region and Service are what requests must be signed for.
 	Region  = "cn-north-1"
@@ -71,6 +75,38 @@ type Config struct {
 	Faults Faults
 	// EmptyData starts with no generated records.
 	EmptyData bool
+
+	// UnlistedDomains are domains that have generated records, served by
+	// DescribeLiveCallbackData (named in DomainList, or account-wide with an empty DomainList),
+	// but that ListDomainDetail does not list (a deleted domain keeping its history). They
+	// must not repeat Domains. Default none.
+	UnlistedDomains []string
+	// Order is the order of CallbackInfoList (see Order). Paging applies to each request's own
+	// ordered sequence, so an unstable order skips and repeats records across pages. Default
+	// (and when "") OrderStable. The random orders draw from a PRNG seeded by Seed, advanced
+	// per request.
+	Order Order
+	// ResultCap caps how many results a query counts and serves, as a search engine's result
+	// window does: TotalCount reports min(matches, ResultCap) and no record past position
+	// ResultCap of the ordered sequence is served (pages past it are empty). Default (and
+	// when 0) no cap.
+	ResultCap int
+	// MaxSpanDays is the longest query span in days, 1..31; a longer query answers 400
+	// InvalidParam. Default (and when 0) 31.
+	MaxSpanDays int
+	// MaxHistoryDays is how far back StartTime may reach, in days, 1..366; an older one
+	// answers 400 InvalidParam. Default (and when 0) 366.
+	MaxHistoryDays int
+	// LimitCounting is how MaxSpanDays and MaxHistoryDays are counted. Default (and when "")
+	// CountExact.
+	LimitCounting LimitCounting
+	// BurstSize adds dense data: BurstsPerDay seconds per domain and day (UTC+8), drawn from
+	// the seed, each with BurstSize more records at that one instant. Default (and when 0)
+	// none. See also Sim.AddBurst.
+	BurstSize int
+	// BurstsPerDay is the number of burst seconds per domain and day when BurstSize > 0.
+	// Default (and when 0) 1.
+	BurstsPerDay int
 }
 
 // FaultClass names one kind of injected fault.
@@ -91,8 +127,9 @@ const (
 	FaultMalformed   FaultClass = "malformed"       // HTTP 200, body not JSON
 	FaultNoResult    FaultClass = "no_result"       // HTTP 200, ResponseMetadata without Error and Result
 	// FaultDrift: on a request with PageNum >= 2, 1..3 new records matching the query are
-	// inserted into the window at times earlier than the requested page's records (so
-	// offsets shift), then the answer is normal (TotalCount grows).
+	// inserted into the window before the requested page's records in serving order (earlier
+	// in time; later for OrderNewestFirst), so offsets shift, then the answer is normal
+	// (TotalCount grows).
 	FaultDrift FaultClass = "drift"
 )
 
@@ -167,19 +204,50 @@ func (c Config) withDefaults() Config {
 	c.SecretKey = cmp.Or(c.SecretKey, DefaultSecretKey)
 	c.RateLimit = cmp.Or(c.RateLimit, DefaultRateLimit)
 	c.Faults = c.Faults.withDefaults()
+	c.UnlistedDomains = append([]string(nil), c.UnlistedDomains...)
+	c.Order = cmp.Or(c.Order, OrderStable)
+	c.MaxSpanDays = cmp.Or(c.MaxSpanDays, DefaultMaxSpanDays)
+	c.MaxHistoryDays = cmp.Or(c.MaxHistoryDays, DefaultMaxHistoryDays)
+	c.LimitCounting = cmp.Or(c.LimitCounting, CountExact)
+	if c.BurstSize > 0 {
+		c.BurstsPerDay = cmp.Or(c.BurstsPerDay, 1)
+	}
 	return c
+}
+
+// allDomains is every domain with data: the listed ones, then the unlisted ones.
+func (c Config) allDomains() []string {
+	return append(slices.Clone(c.Domains), c.UnlistedDomains...)
 }
 
 func (c Config) validate() error {
 	seen := map[string]bool{}
-	for _, d := range c.Domains {
+	for _, d := range c.allDomains() {
 		if d == "" {
 			return fmt.Errorf("domains: empty domain name")
 		}
 		if seen[d] {
-			return fmt.Errorf("domains: %q listed twice", d)
+			return fmt.Errorf("domains: %q named twice (listed and unlisted domains must all differ)", d)
 		}
 		seen[d] = true
+	}
+	if _, err := ParseOrder(string(c.Order)); err != nil {
+		return err
+	}
+	if _, err := ParseLimitCounting(string(c.LimitCounting)); err != nil {
+		return err
+	}
+	if c.ResultCap < 0 {
+		return fmt.Errorf("result cap %d is negative (0 means no cap)", c.ResultCap)
+	}
+	if c.MaxSpanDays < 1 || c.MaxSpanDays > DefaultMaxSpanDays {
+		return fmt.Errorf("max span days %d out of range [1,%d]", c.MaxSpanDays, DefaultMaxSpanDays)
+	}
+	if c.MaxHistoryDays < 1 || c.MaxHistoryDays > DefaultMaxHistoryDays {
+		return fmt.Errorf("max history days %d out of range [1,%d]", c.MaxHistoryDays, DefaultMaxHistoryDays)
+	}
+	if c.BurstSize < 0 || c.BurstsPerDay < 0 || c.BurstsPerDay > 86400 {
+		return fmt.Errorf("burst size %d and bursts per day %d must be >= 0 (bursts per day at most 86400)", c.BurstSize, c.BurstsPerDay)
 	}
 	if c.NumDomains < 0 {
 		return fmt.Errorf("num domains %d is negative", c.NumDomains)

@@ -19,11 +19,25 @@
 // AddAt sets the serving instant explicitly. Query windows, ordering and Records all use the
 // serving instant.
 //
+// # What the documentation leaves open
+//
+// The API documents no order of CallbackInfoList, no result cap, not how its limits count
+// and not whether ListDomainDetail lists every domain with history. By default the simulator
+// answers in time order (ties in insertion order), uncapped, with exact 31 × 24 h and
+// 366 × 24 h limits, and lists every domain. Config (and cmd/livesim's flags) make it behave
+// in each other allowed way, alone or together: Order (ties shuffled per request, newest
+// first, fully shuffled per request; paging cuts each request's own sequence, so unstable
+// orders skip and repeat records across pages), ResultCap (TotalCount and serving stop at
+// the cap), MaxSpanDays, MaxHistoryDays and LimitCounting (shorter limits, counted inclusive
+// of both ends or in UTC+8 calendar days), UnlistedDomains (records served, domain not
+// listed). BurstSize and AddBurst make dense data: many records in one second.
+//
 // # Limits, rate and faults
 //
 // DescribeLiveCallbackData answers HTTP 400 InvalidParam (counted in Stats) for a missing or
-// non-RFC3339 StartTime/EndTime, EndTime before StartTime, a span over 31 days, a StartTime
-// older than Now − 366 days, PageNum outside [1, 10000] and PageSize outside [1, 1000].
+// non-RFC3339 StartTime/EndTime, EndTime before StartTime, a span over MaxSpanDays (31), a
+// StartTime older than MaxHistoryDays (366) before Now, counted as LimitCounting says,
+// PageNum outside [1, 10000] and PageSize outside [1, 1000].
 // Authentication comes first (401 InvalidAccessKey, 403 SignatureDoesNotMatch), then the
 // rate limit: more than RateLimit requests of one access key in a sliding second (both
 // actions) get 429 FlowLimitExceeded (CodeN 100018). Only admitted requests occupy the

@@ -52,27 +52,33 @@ func newProfile(seed int64, domain string) *domainProfile {
 	return p
 }
 
-// generate returns the deterministic records of every domain from now − daysBack days to
-// now, each day drawn from its own PRNG (so a day's records do not depend on now).
+// generate returns the deterministic records of every domain, listed or not, from
+// now − daysBack days to now, each day (and each day's bursts) drawn from its own PRNG (so a
+// day's records do not depend on now).
 func generate(cfg Config, now time.Time) ([]callback.Record, []int64) {
 	from := now.Add(-time.Duration(cfg.DaysBack) * 24 * time.Hour)
 	y, m, d := from.In(cst).Date()
 	firstDay := time.Date(y, m, d, 0, 0, 0, 0, cst)
 	days := int(now.Sub(firstDay)/(24*time.Hour)) + 1
-	capacity := len(cfg.Domains) * days * (cfg.RecordsPerDay + cfg.RecordsPerDay/64 + 1)
+	capacity := len(cfg.allDomains()) * days * (cfg.RecordsPerDay + cfg.RecordsPerDay/64 + 1 + cfg.BurstSize*cfg.BurstsPerDay)
 	out := make([]callback.Record, 0, capacity)
 	ats := make([]int64, 0, capacity)
 	lo, hi := from.UnixNano(), now.UnixNano()
-	for _, domain := range cfg.Domains {
+	keep := func(recs []callback.Record, times []int64) {
+		for i := range recs {
+			if times[i] < lo || times[i] > hi {
+				continue
+			}
+			out = append(out, recs[i])
+			ats = append(ats, times[i])
+		}
+	}
+	for _, domain := range cfg.allDomains() {
 		p := newProfile(cfg.Seed, domain)
 		for day := firstDay; !day.After(now); day = day.AddDate(0, 0, 1) {
-			recs, times := p.day(cfg.Seed, day, cfg.RecordsPerDay)
-			for i := range recs {
-				if times[i] < lo || times[i] > hi {
-					continue
-				}
-				out = append(out, recs[i])
-				ats = append(ats, times[i])
+			keep(p.day(cfg.Seed, day, cfg.RecordsPerDay))
+			if cfg.BurstSize > 0 {
+				keep(p.bursts(cfg.Seed, day, cfg.BurstSize, cfg.BurstsPerDay))
 			}
 		}
 	}

@@ -271,12 +271,12 @@ func (s *Sim) describe(body []byte, req *Request, count *func(*Stats)) answer {
 		return bad("EndTime %q is not an RFC3339 time", in.EndTime)
 	case end.Before(start):
 		return bad("EndTime %s is before StartTime %s", in.EndTime, in.StartTime)
-	case end.Sub(start) > MaxSpan:
+	case s.cfg.spanRefused(start, end):
 		*count = func(st *Stats) { st.SpanViolations++ }
-		return bad("the query from StartTime %s to EndTime %s spans more than 31 days", in.StartTime, in.EndTime)
-	case start.Before(s.cfg.Now().Add(-MaxHistory)):
+		return bad("the query from StartTime %s to EndTime %s spans more than %d days", in.StartTime, in.EndTime, s.cfg.MaxSpanDays)
+	case s.cfg.historyRefused(start, s.cfg.Now()):
 		*count = func(st *Stats) { st.HistoryViolations++ }
-		return bad("StartTime %s is older than 366 days", in.StartTime)
+		return bad("StartTime %s is older than %d days", in.StartTime, s.cfg.MaxHistoryDays)
 	case req.PageNum < 1 || req.PageNum > MaxPageNum:
 		*count = func(st *Stats) { st.PageNumViolations++ }
 		return bad("PageNum %d is out of range [1, %d]", req.PageNum, MaxPageNum)
@@ -296,6 +296,7 @@ func (s *Sim) describe(body []byte, req *Request, count *func(*Stats)) answer {
 		offset:   (req.PageNum - 1) * req.PageSize,
 		limit:    req.PageSize,
 	}
+	q.order, q.cap, q.rnd = s.arrangement()
 	fault, slow := s.drawFault()
 	req.Fault = fault
 	switch fault {
@@ -421,24 +422,34 @@ func appendString(b *bytes.Buffer, s string) {
 	b.WriteByte('"')
 }
 
-// drift inserts 1..3 new records matching q into its window, earlier than the records of
-// the requested page, so that the offsets of later pages shift.
+// drift inserts 1..3 new records matching q into its window, before the records of the
+// requested page in serving order (earlier in time; later in time for OrderNewestFirst), so
+// that the offsets of later pages shift.
 func (s *Sim) drift(q query) {
 	res := s.store.run(q)
-	before := q.to
-	if res.haveFirst {
-		before = res.firstAt
+	first := q.to
+	if q.order == OrderNewestFirst {
+		first = q.from
 	}
-	lo := q.from
-	// Second-precision times in [from, before − 1s]; from itself when there is no room.
-	hiSec := time.Unix(0, before).Add(-time.Second).Unix()
-	loSec := time.Unix(0, lo).Unix()
-	if time.Unix(loSec, 0).UnixNano() < lo {
+	if res.haveFirst {
+		first = res.firstAt
+	}
+	// Second-precision times in [from, first − 1s] (newest first: [first + 1s, to]); the
+	// window's edge itself when there is no room.
+	loSec := time.Unix(0, q.from).Unix()
+	if time.Unix(loSec, 0).UnixNano() < q.from {
 		loSec++
+	}
+	hiSec := time.Unix(0, first).Add(-time.Second).Unix()
+	if q.order == OrderNewestFirst {
+		loSec, hiSec = time.Unix(0, first).Add(time.Second).Unix(), time.Unix(0, q.to).Unix()
+		if hiSec < loSec {
+			loSec = hiSec
+		}
 	}
 	domains := q.domains
 	if len(domains) == 0 {
-		domains = s.cfg.Domains
+		domains = s.cfg.allDomains()
 	}
 	s.faultMu.Lock()
 	r := s.faultRnd

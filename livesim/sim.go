@@ -34,6 +34,12 @@ type Sim struct {
 	jitterMu  sync.Mutex
 	jitterRnd *mrand.Rand
 
+	behMu     sync.Mutex
+	order     Order
+	resultCap int
+	orderRnd  *mrand.Rand // seeds each request's own order PRNG
+	burstRnd  *mrand.Rand // draws AddBurst's records
+
 	idPrefix string
 	idSeq    atomic.Uint64
 
@@ -87,6 +93,10 @@ func New(cfg Config) (*Sim, error) {
 		limiter:   newSlidingLimiter(cfg.RateLimit),
 		profiles:  map[string]*domainProfile{},
 		jitterRnd: mrand.New(mrand.NewPCG(uint64(cfg.Seed), 7)),
+		order:     cfg.Order,
+		resultCap: cfg.ResultCap,
+		orderRnd:  mrand.New(mrand.NewPCG(uint64(cfg.Seed), 0x0de7)),
+		burstRnd:  mrand.New(mrand.NewPCG(uint64(cfg.Seed), 0xb0b5)),
 		idPrefix:  hex.EncodeToString(b[:]),
 	}
 	for ak, sk := range cfg.ExtraKeys {
@@ -131,11 +141,60 @@ func (s *Sim) Close() {
 	}
 }
 
-// Domains returns the account's domains, in configuration order.
+// Domains returns the account's listed domains (those ListDomainDetail answers), in
+// configuration order.
 func (s *Sim) Domains() []string { return slices.Clone(s.cfg.Domains) }
 
-// Records returns the truth: the stored records of domain ("" = all domains) whose serving
-// instant t satisfies from <= t <= to, in serving order.
+// UnlistedDomains returns the domains that have records but that ListDomainDetail does not
+// list, in configuration order.
+func (s *Sim) UnlistedDomains() []string { return slices.Clone(s.cfg.UnlistedDomains) }
+
+// SetOrder changes the answer order from the next request on. It returns an error naming o
+// when o is not one of AllOrders.
+func (s *Sim) SetOrder(o Order) error {
+	if _, err := ParseOrder(string(o)); err != nil {
+		return fmt.Errorf("livesim: %w", err)
+	}
+	s.behMu.Lock()
+	defer s.behMu.Unlock()
+	s.order = o
+	return nil
+}
+
+// SetResultCap changes the result cap (0: none) from the next request on. It returns an
+// error when n is negative.
+func (s *Sim) SetResultCap(n int) error {
+	if n < 0 {
+		return fmt.Errorf("livesim: result cap %d is negative (0 means no cap)", n)
+	}
+	s.behMu.Lock()
+	defer s.behMu.Unlock()
+	s.resultCap = n
+	return nil
+}
+
+// arrangement returns the order and cap of one request, with that request's own PRNG.
+func (s *Sim) arrangement() (Order, int, *mrand.Rand) {
+	s.behMu.Lock()
+	defer s.behMu.Unlock()
+	return s.order, s.resultCap, mrand.New(mrand.NewPCG(s.orderRnd.Uint64(), s.orderRnd.Uint64()))
+}
+
+// AddBurst stores n new records of domain (listed or not) all at the second of at: dense
+// data, as many records in one second as a busy account makes. The records are drawn from
+// domain's profile (distinct request bodies) and returned.
+func (s *Sim) AddBurst(domain string, at time.Time, n int) []callback.Record {
+	p := s.profile(domain)
+	s.behMu.Lock()
+	recs := p.burstRecords(s.burstRnd, at, n)
+	s.behMu.Unlock()
+	s.Add(recs...)
+	return slices.Clone(recs)
+}
+
+// Records returns the truth: the stored records of domain ("" = all domains, listed or not)
+// whose serving instant t satisfies from <= t <= to, in the stable serving order (time
+// ascending, ties in insertion order), whatever Config.Order says.
 func (s *Sim) Records(domain string, from, to time.Time) []callback.Record {
 	return s.store.records(domain, from, to)
 }

@@ -2,6 +2,7 @@ package livesim
 
 import (
 	"cmp"
+	mrand "math/rand/v2"
 	"slices"
 	"sync"
 	"time"
@@ -183,6 +184,9 @@ type query struct {
 	from, to int64    // inclusive, Unix nanoseconds
 	offset   int
 	limit    int
+	order    Order       // "" = OrderStable
+	rnd      *mrand.Rand // draws the random orders; nil only for OrderStable and OrderNewestFirst
+	cap      int         // 0 = no result cap
 }
 
 func (q *query) filtered() bool {
@@ -196,19 +200,70 @@ func (q *query) match(r *callback.Record) bool {
 		(len(q.statuses) == 0 || slices.Contains(q.statuses, r.CallbackStatus))
 }
 
-// result is a query's answer: the total number of matches and the requested page.
+// result is a query's answer: the total number of matches (at most the cap) and the
+// requested page.
 type result struct {
 	total     int
 	page      []callback.Record
-	firstAt   int64 // serving instant of the page's first record (or of the last match when the page is empty)
+	firstAt   int64 // serving instant of the page's first record (or of the last match in serving order when the page is empty)
 	haveFirst bool
 }
 
-// run answers q without rescanning what it does not need: an unfiltered query over one
-// sorted slice is two binary searches and a slice; otherwise only the window is scanned.
+// run answers q without rescanning what it does not need: a stable, unfiltered query over
+// one sorted slice is two binary searches and a slice; otherwise only the window is scanned.
+// An order other than stable arranges all the window's matches first, then pages them.
 func (s *store) run(q query) result {
+	if q.order != "" && q.order != OrderStable {
+		return s.runArranged(q)
+	}
+	if q.cap > 0 {
+		q.limit = max(0, min(q.limit, q.cap-q.offset))
+	}
+	res := s.runStable(q)
+	if q.cap > 0 && res.total > q.cap {
+		res.total = q.cap
+	}
+	return res
+}
+
+// runArranged answers q in a non-stable order: it collects the window's matches in
+// (at, seq) order, arranges them, caps them and cuts the page.
+func (s *store) runArranged(q query) result {
 	s.mu.RLock()
-	defer s.mu.RUnlock()
+	lists := s.windowLists(q)
+	var ms []*entry
+	mergeLists(lists, func(e *entry) {
+		if q.match(&e.rec) {
+			ms = append(ms, e)
+		}
+	})
+	s.mu.RUnlock()
+	arrange(ms, q.order, q.rnd)
+	var res result
+	if len(ms) == 0 {
+		return res
+	}
+	res.total = len(ms)
+	if q.cap > 0 {
+		res.total = min(res.total, q.cap)
+	}
+	lo := min(q.offset, res.total)
+	hi := min(q.offset+q.limit, res.total)
+	for _, e := range ms[lo:hi] {
+		res.page = append(res.page, e.rec)
+	}
+	res.haveFirst = true
+	if lo < hi {
+		res.firstAt = ms[lo].at
+	} else {
+		res.firstAt = ms[len(ms)-1].at
+	}
+	return res
+}
+
+// windowLists returns the sorted slices q reads, each cut to q's window. The caller holds
+// s.mu.
+func (s *store) windowLists(q query) [][]*entry {
 	var lists [][]*entry
 	doms := slices.Compact(slices.Sorted(slices.Values(q.domains)))
 	if len(doms) == 0 || len(doms) >= len(s.domains) && allKnown(doms, s.domains) {
@@ -224,6 +279,34 @@ func (s *store) run(q query) result {
 		lo, hi := bounds(l, q.from, q.to)
 		lists[i] = l[lo:hi]
 	}
+	return lists
+}
+
+// mergeLists calls visit on every entry of the sorted lists in (at, seq) order: a k-way
+// merge, k being the number of queried domains, small.
+func mergeLists(lists [][]*entry, visit func(*entry)) {
+	lists = slices.Clone(lists)
+	for {
+		best := -1
+		for i, l := range lists {
+			if len(l) > 0 && (best < 0 || compareEntries(l[0], lists[best][0]) < 0) {
+				best = i
+			}
+		}
+		if best < 0 {
+			return
+		}
+		e := lists[best][0]
+		lists[best] = lists[best][1:]
+		visit(e)
+	}
+}
+
+// runStable answers q in the stable order, uncapped.
+func (s *store) runStable(q query) result {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	lists := s.windowLists(q)
 	var res result
 	take := func(e *entry) {
 		if res.total >= q.offset && res.total < q.offset+q.limit {
@@ -250,24 +333,12 @@ func (s *store) run(q query) result {
 		return res
 	}
 	var last *entry
-	// k-way merge by (at, seq); k is the number of queried domains, small.
-	for {
-		best := -1
-		for i, l := range lists {
-			if len(l) > 0 && (best < 0 || compareEntries(l[0], lists[best][0]) < 0) {
-				best = i
-			}
-		}
-		if best < 0 {
-			break
-		}
-		e := lists[best][0]
-		lists[best] = lists[best][1:]
+	mergeLists(lists, func(e *entry) {
 		if q.match(&e.rec) {
 			take(e)
 			last = e
 		}
-	}
+	})
 	if !res.haveFirst && last != nil {
 		res.firstAt, res.haveFirst = last.at, true
 	}

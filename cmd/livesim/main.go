@@ -81,6 +81,9 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 		domains   string
 		faultRate float64
 		faults    string
+		unlisted  string
+		order     string
+		counting  string
 	)
 	fs.StringVar(&o.listen, "listen", env.str("LIVESIM_LISTEN", "127.0.0.1:8080"), "address to listen on (LIVESIM_LISTEN)")
 	fs.Int64Var(&o.cfg.Seed, "seed", envParse(env, "LIVESIM_SEED", 0, parseInt64), "data seed (LIVESIM_SEED)")
@@ -97,6 +100,14 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.StringVar(&faults, "faults", env.str("LIVESIM_FAULTS", ""), "comma-separated fault classes, or \"all\" (LIVESIM_FAULTS)")
 	fs.Int64Var(&o.cfg.Faults.Seed, "fault-seed", envParse(env, "LIVESIM_FAULT_SEED", 0, parseInt64), "fault PRNG seed (LIVESIM_FAULT_SEED)")
 	fs.DurationVar(&o.cfg.Faults.SlowDelay, "slow-delay", envParse(env, "LIVESIM_SLOW_DELAY", livesim.DefaultSlowDelay, time.ParseDuration), "delay of the slow fault (LIVESIM_SLOW_DELAY)")
+	fs.StringVar(&order, "order", env.str("LIVESIM_ORDER", string(livesim.OrderStable)), "order of CallbackInfoList: stable (time ascending, ties in insertion order), shuffle-ties (seconds ascending, each second's records in a fresh random order per request), newest-first (time descending), shuffle (fully shuffled per request); paging cuts each request's own order (LIVESIM_ORDER)")
+	fs.IntVar(&o.cfg.ResultCap, "result-cap", envParse(env, "LIVESIM_RESULT_CAP", 0, parseInt), "count and serve at most this many results per query, as a search engine's result window (TotalCount = min(matches, cap); later pages empty); 0: no cap (LIVESIM_RESULT_CAP)")
+	fs.IntVar(&o.cfg.MaxSpanDays, "max-span-days", envParse(env, "LIVESIM_MAX_SPAN_DAYS", livesim.DefaultMaxSpanDays, parseInt), "longest query span in days, 1..31; longer answers 400 InvalidParam (LIVESIM_MAX_SPAN_DAYS)")
+	fs.IntVar(&o.cfg.MaxHistoryDays, "max-history-days", envParse(env, "LIVESIM_MAX_HISTORY_DAYS", livesim.DefaultMaxHistoryDays, parseInt), "how far back StartTime may reach in days, 1..366; older answers 400 InvalidParam (LIVESIM_MAX_HISTORY_DAYS)")
+	fs.StringVar(&counting, "limit-counting", env.str("LIVESIM_LIMIT_COUNTING", string(livesim.CountExact)), "how the span and history limits count: exact (N×24h), inclusive (both ends count: end−start+1s ≤ N×24h), calendar (UTC+8 dates touched, both ends included) (LIVESIM_LIMIT_COUNTING)")
+	fs.StringVar(&unlisted, "unlisted-domains", env.str("LIVESIM_UNLISTED_DOMAINS", ""), "comma-separated domains that have records and are served by DescribeLiveCallbackData but are absent from ListDomainDetail (LIVESIM_UNLISTED_DOMAINS)")
+	fs.IntVar(&o.cfg.BurstSize, "burst-size", envParse(env, "LIVESIM_BURST_SIZE", 0, parseInt), "dense data: add this many records at one instant, --bursts-per-day times per domain and day; 0: none (LIVESIM_BURST_SIZE)")
+	fs.IntVar(&o.cfg.BurstsPerDay, "bursts-per-day", envParse(env, "LIVESIM_BURSTS_PER_DAY", 1, parseInt), "burst seconds per domain and day when --burst-size > 0, 1..86400 (LIVESIM_BURSTS_PER_DAY)")
 	fs.BoolVar(&o.odd, "odd", envParse(env, "LIVESIM_ODD", false, strconv.ParseBool), "add the odd records (livesim.OddRecords) one hour before now for every domain (LIVESIM_ODD)")
 	if env.err != nil {
 		return o, env.err
@@ -113,13 +124,18 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	if fs.NArg() > 0 {
 		return o, usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
 	}
-	if domains != "" {
-		for d := range strings.SplitSeq(domains, ",") {
-			if d = strings.TrimSpace(d); d == "" {
-				return o, usageError{fmt.Sprintf("invalid value %q for --domains: empty domain name", domains)}
-			}
-			o.cfg.Domains = append(o.cfg.Domains, strings.TrimSpace(d))
-		}
+	var err error
+	if o.cfg.Domains, err = domainList("--domains", domains); err != nil {
+		return o, err
+	}
+	if o.cfg.UnlistedDomains, err = domainList("--unlisted-domains", unlisted); err != nil {
+		return o, err
+	}
+	if o.cfg.Order, err = livesim.ParseOrder(strings.TrimSpace(order)); err != nil {
+		return o, usageError{fmt.Sprintf("invalid value %q for --order: %v", order, err)}
+	}
+	if o.cfg.LimitCounting, err = livesim.ParseLimitCounting(strings.TrimSpace(counting)); err != nil {
+		return o, usageError{fmt.Sprintf("invalid value %q for --limit-counting: %v", counting, err)}
 	}
 	checks := []struct {
 		bad  bool
@@ -136,6 +152,11 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 		{faultRate < 0 || faultRate > 1, "--fault-rate", faultRate, "0..1"},
 		{o.cfg.Faults.SlowDelay <= 0, "--slow-delay", o.cfg.Faults.SlowDelay, "> 0"},
 		{o.cfg.AccessKey == "", "--access-key", "", "not empty"},
+		{o.cfg.ResultCap < 0, "--result-cap", o.cfg.ResultCap, ">= 0 (0: no cap)"},
+		{o.cfg.MaxSpanDays < 1 || o.cfg.MaxSpanDays > livesim.DefaultMaxSpanDays, "--max-span-days", o.cfg.MaxSpanDays, fmt.Sprintf("1..%d", livesim.DefaultMaxSpanDays)},
+		{o.cfg.MaxHistoryDays < 1 || o.cfg.MaxHistoryDays > livesim.DefaultMaxHistoryDays, "--max-history-days", o.cfg.MaxHistoryDays, fmt.Sprintf("1..%d", livesim.DefaultMaxHistoryDays)},
+		{o.cfg.BurstSize < 0, "--burst-size", o.cfg.BurstSize, ">= 0 (0: none)"},
+		{o.cfg.BurstsPerDay < 1 || o.cfg.BurstsPerDay > 86400, "--bursts-per-day", o.cfg.BurstsPerDay, "1..86400"},
 	}
 	for _, c := range checks {
 		if c.bad {
@@ -163,6 +184,21 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 		return o, usageError{fmt.Sprintf("invalid value %v for --fault-rate: --faults names no class", faultRate)}
 	}
 	return o, nil
+}
+
+// domainList splits a comma-separated list of domains; an empty list is nil.
+func domainList(flagName, v string) ([]string, error) {
+	if v == "" {
+		return nil, nil
+	}
+	var out []string
+	for d := range strings.SplitSeq(v, ",") {
+		if d = strings.TrimSpace(d); d == "" {
+			return nil, usageError{fmt.Sprintf("invalid value %q for %s: empty domain name", v, flagName)}
+		}
+		out = append(out, d)
+	}
+	return out, nil
 }
 
 func newLogger(w io.Writer) *zap.Logger {
@@ -209,6 +245,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	log.Info("livesim serving",
 		zap.String("endpoint", base),
 		zap.Strings("domains", sim.Domains()),
+		zap.Strings("unlisted_domains", sim.UnlistedDomains()),
+		zap.String("order", string(o.cfg.Order)),
+		zap.Int("result_cap", o.cfg.ResultCap),
+		zap.Int("max_span_days", o.cfg.MaxSpanDays),
+		zap.Int("max_history_days", o.cfg.MaxHistoryDays),
+		zap.String("limit_counting", string(o.cfg.LimitCounting)),
+		zap.Int("burst_size", o.cfg.BurstSize),
 		zap.Int("records", sim.Len()),
 		zap.String("access_key", o.cfg.AccessKey),
 		zap.Int("rate_limit", o.cfg.RateLimit),

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"net/url"
 	"strings"
 	"sync"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	live "github.com/volcengine/volc-sdk-golang/service/live/v20230101"
+
+	"github.com/cbarchive/cbarchive/livesim"
 )
 
 // syncBuffer is a bytes.Buffer safe for the logger and the test to share.
@@ -56,6 +59,16 @@ func TestBadFlagsExitTwoNamingFlagAndValue(t *testing.T) {
 		{"empty domain", []string{"--domains", "a.example.com,,b"}, envOf(), []string{"--domains", "a.example.com,,b"}},
 		{"rate without classes", []string{"--fault-rate", "0.1"}, envOf(), []string{"--fault-rate", "0.1"}},
 		{"stray argument", []string{"serve"}, envOf(), []string{"serve"}},
+		{"unknown order", []string{"--order", "random"}, envOf(), []string{"--order", "random", "shuffle-ties"}},
+		{"unknown order in env", nil, envOf("LIVESIM_ORDER", "oldest"), []string{"--order", "oldest"}},
+		{"negative result cap", []string{"--result-cap", "-1"}, envOf(), []string{"--result-cap", "-1"}},
+		{"span longer than documented", []string{"--max-span-days", "32"}, envOf(), []string{"--max-span-days", "32", "1..31"}},
+		{"history longer than documented", nil, envOf("LIVESIM_MAX_HISTORY_DAYS", "367"), []string{"--max-history-days", "367", "1..366"}},
+		{"unknown limit counting", []string{"--limit-counting", "lunar"}, envOf(), []string{"--limit-counting", "lunar", "calendar"}},
+		{"empty unlisted domain", []string{"--unlisted-domains", "x.example.com,"}, envOf(), []string{"--unlisted-domains", "x.example.com,"}},
+		{"unlisted domain also listed", []string{"--domains", "x.example.com", "--unlisted-domains", "x.example.com"}, envOf(), []string{"x.example.com"}},
+		{"negative burst", []string{"--burst-size", "-2"}, envOf(), []string{"--burst-size", "-2"}},
+		{"bursts per day", []string{"--burst-size", "10", "--bursts-per-day", "0"}, envOf(), []string{"--bursts-per-day", "0"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -114,4 +127,61 @@ func TestServesSignedRequestsAndStopsOnCancel(t *testing.T) {
 	if strings.Contains(logs, "topsecret-value") {
 		t.Error("the secret key was logged")
 	}
+}
+
+func TestBehaviourFlagsAndEnvironment(t *testing.T) {
+	t.Parallel()
+	env := envOf("LIVESIM_ORDER", "shuffle", "LIVESIM_RESULT_CAP", "10000", "LIVESIM_MAX_SPAN_DAYS", "30",
+		"LIVESIM_MAX_HISTORY_DAYS", "365", "LIVESIM_LIMIT_COUNTING", "calendar", "LIVESIM_UNLISTED_DOMAINS", "gone.example.com",
+		"LIVESIM_BURST_SIZE", "300", "LIVESIM_BURSTS_PER_DAY", "4")
+	t.Run("environment", func(t *testing.T) {
+		o, err := parseOptions(nil, env, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := o.cfg
+		if c.Order != livesim.OrderShuffle || c.ResultCap != 10000 || c.MaxSpanDays != 30 || c.MaxHistoryDays != 365 ||
+			c.LimitCounting != livesim.CountCalendar || len(c.UnlistedDomains) != 1 || c.UnlistedDomains[0] != "gone.example.com" ||
+			c.BurstSize != 300 || c.BurstsPerDay != 4 {
+			t.Fatalf("config from the environment: %+v", c)
+		}
+	})
+	t.Run("flags win", func(t *testing.T) {
+		o, err := parseOptions([]string{"--order", "newest-first", "--result-cap", "500", "--max-span-days", "7",
+			"--max-history-days", "90", "--limit-counting", "inclusive", "--unlisted-domains", "a.example.com,b.example.com",
+			"--burst-size", "0"}, env, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := o.cfg
+		if c.Order != livesim.OrderNewestFirst || c.ResultCap != 500 || c.MaxSpanDays != 7 || c.MaxHistoryDays != 90 ||
+			c.LimitCounting != livesim.CountInclusive || len(c.UnlistedDomains) != 2 || c.BurstSize != 0 {
+			t.Fatalf("config from flags over the environment: %+v", c)
+		}
+	})
+	t.Run("defaults", func(t *testing.T) {
+		o, err := parseOptions(nil, envOf(), io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := o.cfg
+		if c.Order != livesim.OrderStable || c.ResultCap != 0 || c.MaxSpanDays != 31 || c.MaxHistoryDays != 366 ||
+			c.LimitCounting != livesim.CountExact || c.UnlistedDomains != nil || c.BurstSize != 0 {
+			t.Fatalf("default config: %+v", c)
+		}
+	})
+	t.Run("help documents every behaviour", func(t *testing.T) {
+		var out bytes.Buffer
+		if code := run(context.Background(), []string{"--help"}, envOf(), &out, nil); code != 0 {
+			t.Fatalf("--help exit %d", code)
+		}
+		for _, w := range []string{"-order", "LIVESIM_ORDER", "shuffle-ties", "newest-first", "-result-cap", "LIVESIM_RESULT_CAP",
+			"-max-span-days", "LIVESIM_MAX_SPAN_DAYS", "-max-history-days", "LIVESIM_MAX_HISTORY_DAYS", "-limit-counting",
+			"LIVESIM_LIMIT_COUNTING", "inclusive", "calendar", "-unlisted-domains", "LIVESIM_UNLISTED_DOMAINS", "-burst-size",
+			"LIVESIM_BURST_SIZE", "LIVESIM_BURSTS_PER_DAY"} {
+			if !strings.Contains(out.String(), w) {
+				t.Errorf("--help does not mention %q", w)
+			}
+		}
+	})
 }
