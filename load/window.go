@@ -32,6 +32,9 @@ type WindowOpts struct {
 	Advance *time.Time
 	// FirstStart is the new checkpoint's first_start; only used when Advance creates it.
 	FirstStart time.Time
+	// Prune, when non-nil, makes Commit move the rows of Prune's range that the staged rows
+	// do not account for to callback_records_removed (see Prune). Nil: nothing is removed.
+	Prune *Prune
 }
 
 // Counts says what a window did to callback_records and callback_rejects.
@@ -40,11 +43,12 @@ type Counts struct {
 	Updated   int64 // rows whose response side changed, updated in place
 	Unchanged int64 // rows equal to what is archived: nothing written
 	Rejected  int64 // records that went to callback_rejects
+	Removed   int64 // rows proven extra, moved to callback_records_removed (WindowOpts.Prune)
 }
 
 // Add sums two Counts.
 func (c Counts) Add(o Counts) Counts {
-	return Counts{c.New + o.New, c.Updated + o.Updated, c.Unchanged + o.Unchanged, c.Rejected + o.Rejected}
+	return Counts{c.New + o.New, c.Updated + o.Updated, c.Unchanged + o.Unchanged, c.Rejected + o.Rejected, c.Removed + o.Removed}
 }
 
 // Window is one window's load in progress: a transaction on a connection of its own, with the
@@ -264,6 +268,13 @@ func (w *Window) Commit(ctx context.Context) (Counts, error) {
 
 func (w *Window) commit(ctx context.Context) (Counts, error) {
 	var c Counts
+	if w.o.Prune != nil {
+		n, err := w.removeExtra(ctx)
+		if err != nil {
+			return c, err
+		}
+		c.Removed = n
+	}
 	if w.staged > 0 {
 		if err := w.s.ensurePartitions(ctx, w.months); err != nil {
 			return c, err
