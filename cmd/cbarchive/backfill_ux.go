@@ -17,27 +17,23 @@ import (
 
 // dryRun prints the backfill's plan: for each domain its windows (31 days at most), the records
 // the archive already holds there, and an estimate of requests and minutes at the rate limit.
-// It sends no API request and writes nothing.
-func dryRun(e *env, s *Settings, plan extract.Plan, wanted []string) error {
+// It sends no DescribeLiveCallbackData request (only ListDomainDetail, for the domains) and
+// writes nothing.
+func dryRun(e *env, s *Settings, plan extract.Plan, flag []string) error {
 	store, err := openStore(e, s)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	domains := trimAll(wanted)
-	if len(domains) == 0 {
-		cps, err := store.Checkpoints(e.ctx)
-		if err != nil {
-			return fmt.Errorf("read checkpoints: %w", err)
-		}
-		seen := map[string]bool{}
-		for _, cp := range cps {
-			if !seen[cp.Domain] {
-				seen[cp.Domain] = true
-				domains = append(domains, cp.Domain)
-			}
-		}
-		fmt.Fprintf(e.stdout, "no --domain given: planning for the %d domain(s) with checkpoints (a real run discovers the account's domains)\n", len(domains))
+	// The domains a real run would cover; the domain list is the only API request of a dry run.
+	log := newLogger(e.stderr, s.LogLevel, s.LogFormat)
+	client, _, err := newClient(s, log)
+	if err != nil {
+		return err
+	}
+	domains, err := resolveDomains(e.ctx, client, log, s, flag, "--domain")
+	if err != nil {
+		return err
 	}
 	fmt.Fprintf(e.stdout, "backfill plan: %s (UTC), page size %d, rate limit %g/s\n", plan.Read, s.PageSize, s.RateLimit)
 	if plan.Gap != nil {
@@ -71,7 +67,7 @@ func dryRun(e *env, s *Settings, plan extract.Plan, wanted []string) error {
 	minutes := float64(total) / s.RateLimit / 60
 	fmt.Fprintf(e.stdout, "estimate: %d requests, %.1f minutes at %g requests/s (from the records already archived; dense windows are split as they are read)\n",
 		total, minutes, s.RateLimit)
-	fmt.Fprintln(e.stdout, "dry run: nothing was requested or written")
+	fmt.Fprintln(e.stdout, "dry run: no call-back data was requested and nothing was written")
 	return nil
 }
 

@@ -42,7 +42,7 @@ func (c *SyncCmd) Run(e *env, s *Settings) error {
 		return err
 	}
 	defer a.close()
-	domains, err := a.domains(e.ctx, nil, s.Domains)
+	domains, err := a.domains(e.ctx, s, nil, "")
 	if err != nil {
 		return a.abort(e, err)
 	}
@@ -56,11 +56,11 @@ func (c *SyncCmd) Run(e *env, s *Settings) error {
 
 // BackfillCmd re-archives a past range.
 type BackfillCmd struct {
-	Start       string        `name:"start" required:"" help:"Start of the range (RFC3339)."`
-	End         string        `name:"end" required:"" help:"End of the range (RFC3339)."`
-	Domain      []string      `name:"domain" help:"Domain to backfill (repeatable); default: CBARCHIVE_DOMAINS or every domain of the account."`
-	DryRun      bool          `name:"dry-run" help:"Print the plan (windows, estimated requests and minutes) and touch nothing."`
-	LockTimeout time.Duration `name:"lock-timeout" default:"10m" help:"How long to wait for a domain another run is archiving."`
+	Start       string   `name:"start" required:"" help:"Start of the range (RFC3339)."`
+	End         string   `name:"end" required:"" help:"End of the range (RFC3339)."`
+	Domain      []string `name:"domain" help:"Domain to backfill (repeatable); default: CBARCHIVE_DOMAINS or every domain of the account."`
+	DryRun      bool     `name:"dry-run" help:"Print the plan (windows, estimated requests and minutes) and touch nothing."`
+	LockTimeout Duration `name:"lock-timeout" default:"10m" help:"How long to wait for a domain another run is archiving."`
 }
 
 // Run backfills the range.
@@ -79,11 +79,11 @@ func (c *BackfillCmd) Run(e *env, s *Settings) error {
 	if err := s.validateAPI(); err != nil {
 		return err
 	}
-	if c.LockTimeout <= 0 {
+	if c.LockTimeout.D() <= 0 {
 		return usagef("--lock-timeout %s must be positive", c.LockTimeout)
 	}
 	if c.DryRun {
-		return dryRun(e, s, plan, orDefault(c.Domain, s.Domains))
+		return dryRun(e, s, plan, c.Domain)
 	}
 	a, err := openArchive(e, s, "backfill")
 	if err != nil {
@@ -94,13 +94,13 @@ func (c *BackfillCmd) Run(e *env, s *Settings) error {
 		a.log.Warn("the range starts before the API's 366-day history: that part is clamped and recorded in sync_gaps",
 			zap.Time("requested_start", start), zap.Time("clamped_start", plan.Read.Start))
 	}
-	domains, err := a.domains(e.ctx, c.Domain, s.Domains)
+	domains, err := a.domains(e.ctx, s, c.Domain, "--domain")
 	if err != nil {
 		return a.abort(e, err)
 	}
 	bar := newProgress(e, s, plan, len(domains))
 	p, err := a.pipeline(s, func(o *pipeline.Config) {
-		o.LockTimeout = c.LockTimeout
+		o.LockTimeout = c.LockTimeout.D()
 		o.OnWindow = bar.window
 	})
 	if err != nil {
@@ -148,13 +148,10 @@ func openArchive(e *env, s *Settings, cmd string) (*archive, error) {
 		return nil, a.abort(e, err)
 	}
 	a.store = store
-	limiter := extract.NewLimiter(s.RateLimit)
-	a.client, err = extract.NewClient(extract.ClientConfig{
-		Endpoint: s.Endpoint, Region: s.Region, AccessKey: s.AccessKey, SecretKey: s.SecretKey,
-		Timeout: s.RequestTimeout.D(), Limiter: limiter, Logger: log,
-	})
+	client, limiter, err := newClient(s, log)
+	a.client = client
 	if err != nil {
-		err = a.abort(e, usagef("%v", err))
+		err = a.abort(e, err)
 		store.Close()
 		return nil, err
 	}
@@ -229,30 +226,67 @@ func openStore(e *env, s *Settings) (*load.Store, error) {
 	return store, nil
 }
 
-// orDefault returns the flag's values, or the setting's when the flag was not given.
-func orDefault(flag, setting []string) []string {
-	if len(trimAll(flag)) > 0 {
-		return flag
-	}
-	return setting
+// domains returns the domains a run covers: the flag's, else the setting's, else every
+// domain of the account (ListDomainDetail). Named domains the account does not list are
+// refused unless --allow-unknown-domains says they are meant.
+func (a *archive) domains(ctx context.Context, s *Settings, flag []string, flagName string) ([]string, error) {
+	return resolveDomains(ctx, a.client, a.log, s, flag, flagName)
 }
 
-// domains returns the domains a run covers: the flag's, else the setting's, else every
-// domain of the account (ListDomainDetail).
-func (a *archive) domains(ctx context.Context, flag, setting []string) ([]string, error) {
-	if ds := trimAll(orDefault(flag, setting)); len(ds) > 0 {
-		return ds, nil
+// resolveDomains is archive.domains for any client.
+func resolveDomains(ctx context.Context, client *extract.Client, log *zap.Logger, s *Settings, flag []string, flagName string) ([]string, error) {
+	named, source := trimAll(flag), flagName
+	if len(named) == 0 {
+		named, source = trimAll(s.Domains), "CBARCHIVE_DOMAINS (--domains)"
 	}
-	ds, err := a.client.ListDomains(ctx, nil)
+	if len(named) > 0 && s.AllowUnknownDomains {
+		return named, nil
+	}
+	known, err := client.ListDomains(ctx, nil)
 	if err != nil {
-		a.log.Error("cannot list the account's domains", zap.Error(err))
+		log.Error("cannot list the account's domains", zap.Error(err))
 		return nil, fmt.Errorf("list domains (ListDomainDetail): %w", err)
 	}
-	a.log.Info("discovered domains", zap.Strings("domains", ds))
-	if len(ds) == 0 {
-		a.log.Warn("the account has no domains: nothing to archive")
+	if len(named) == 0 {
+		log.Info("discovered domains", zap.Strings("domains", known))
+		if len(known) == 0 {
+			log.Warn("the account has no domains: nothing to archive")
+		}
+		return known, nil
 	}
-	return ds, nil
+	isKnown := make(map[string]bool, len(known))
+	for _, d := range known {
+		isKnown[d] = true
+	}
+	var unknown []string
+	for _, d := range named {
+		if !isKnown[d] {
+			unknown = append(unknown, d)
+		}
+	}
+	if len(unknown) > 0 {
+		list := strings.Join(known, ", ")
+		if len(known) == 0 {
+			list = "none"
+		}
+		return nil, usagef("%s names %s, which ListDomainDetail does not list for this account (it lists: %s): fix the name, "+
+			"or add --allow-unknown-domains (CBARCHIVE_ALLOW_UNKNOWN_DOMAINS=true) if it is a deleted domain whose history the API still holds",
+			source, strings.Join(unknown, ", "), list)
+	}
+	return named, nil
+}
+
+// newClient returns the API client of the settings, with its own rate limiter.
+func newClient(s *Settings, log *zap.Logger) (*extract.Client, *extract.Limiter, error) {
+	limiter := extract.NewLimiter(s.RateLimit)
+	client, err := extract.NewClient(extract.ClientConfig{
+		Endpoint: s.Endpoint, Region: s.Region, AccessKey: s.AccessKey, SecretKey: s.SecretKey,
+		Timeout: s.RequestTimeout.D(), Limiter: limiter, Logger: log,
+	})
+	if err != nil {
+		return nil, nil, usagef("%v", err)
+	}
+	return client, limiter, nil
 }
 
 func (a *archive) pipeline(s *Settings, adjust func(*pipeline.Config)) (*pipeline.Pipeline, error) {

@@ -8,14 +8,20 @@ import (
 	"strings"
 	"time"
 
+	"github.com/alecthomas/kong"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/cbarchive/cbarchive/extract"
 	"github.com/cbarchive/cbarchive/metrics"
 )
 
-// Duration is a Go duration that also takes a d (24h) unit: "366d", "1d12h", "90s".
-type Duration time.Duration
+// Duration is a Go duration that also takes a d (24h) unit: "366d", "1d12h", "90s". It keeps
+// the text it was given, so that messages echo "400d" as written, not "9600h0m0s".
+type Duration struct {
+	d    time.Duration
+	text string
+}
 
 // ParseDuration parses Go duration syntax plus the d unit.
 func ParseDuration(s string) (time.Duration, error) {
@@ -56,32 +62,51 @@ func (d *Duration) UnmarshalText(b []byte) error {
 	if err != nil {
 		return err
 	}
-	*d = Duration(v)
+	*d = Duration{d: v, text: strings.TrimSpace(string(b))}
 	return nil
 }
 
 // D returns the time.Duration.
-func (d Duration) D() time.Duration { return time.Duration(d) }
+func (d Duration) D() time.Duration { return d.d }
 
-// Settings are the contract's configuration: every one an env var and a flag.
+// String returns the duration as it was written.
+func (d Duration) String() string {
+	if d.text != "" {
+		return d.text
+	}
+	return d.d.String()
+}
+
+// settingGroups title the settings in help, after each command's own flags.
+var settingGroups = []kong.Group{
+	{Key: "database", Title: "Database:"},
+	{Key: "api", Title: "API:", Description: "Credentials come from the environment only, never from flags: VOLC_ACCESSKEY and VOLC_SECRETKEY (required by sync, backfill and verify; never printed)."},
+	{Key: "filters", Title: "Query filters (each filter has its own checkpoint):"},
+	{Key: "run", Title: "Run:"},
+	{Key: "logs", Title: "Logs and metrics:"},
+}
+
+// Settings are the configuration: every one an env var and a flag of the same meaning (the flag
+// wins). docs/reference.md lists them with their accepted ranges.
 type Settings struct {
-	DatabaseURL     string   `name:"database-url" env:"DATABASE_URL" help:"PostgreSQL connection string (pgx syntax)."`
-	Endpoint        string   `name:"endpoint" env:"CBARCHIVE_ENDPOINT" default:"https://live.volcengineapi.com" help:"scheme://host[:port] of the API."`
-	Region          string   `name:"region" env:"CBARCHIVE_REGION" default:"cn-north-1" help:"Signing region."`
-	Domains         []string `name:"domains" env:"CBARCHIVE_DOMAINS" sep:"," help:"Comma-separated domains; empty: discover with ListDomainDetail."`
-	EventTypes      []string `name:"event-type" env:"CBARCHIVE_EVENT_TYPES" sep:"," help:"Only these callback event types (repeatable or comma-separated)."`
-	Statuses        []string `name:"status" env:"CBARCHIVE_STATUSES" sep:"," help:"Only these callback statuses (repeatable or comma-separated)."`
-	App             string   `name:"app" env:"CBARCHIVE_APP" help:"Only this app."`
-	Stream          string   `name:"stream" env:"CBARCHIVE_STREAM" help:"Only this stream."`
-	RateLimit       float64  `name:"rate-limit" env:"CBARCHIVE_RATE_LIMIT" default:"30" help:"API requests per second for the whole account (shared by every process on the same database)."`
-	PageSize        int      `name:"page-size" env:"CBARCHIVE_PAGE_SIZE" default:"1000" help:"Records per page, 1..1000."`
-	InitialLookback Duration `name:"initial-lookback" env:"CBARCHIVE_INITIAL_LOOKBACK" default:"24h" help:"Where a domain with no checkpoint starts; at most 366d."`
-	Overlap         Duration `name:"overlap" env:"CBARCHIVE_OVERLAP" default:"10m" help:"How far before the watermark each run re-reads."`
-	Settle          Duration `name:"settle" env:"CBARCHIVE_SETTLE" default:"2m" help:"The watermark never passes now - settle."`
-	RequestTimeout  Duration `name:"request-timeout" env:"CBARCHIVE_REQUEST_TIMEOUT" default:"30s" help:"Timeout of one API request."`
-	LogLevel        string   `name:"log-level" env:"CBARCHIVE_LOG_LEVEL" default:"info" enum:"debug,info,warn,error" help:"debug, info, warn or error."`
-	Pushgateway     string   `name:"pushgateway" env:"CBARCHIVE_PUSHGATEWAY" help:"Prometheus Pushgateway URL; when set, each sync, backfill and verify pushes its metrics at its end."`
-	LogFormat       string   `name:"log-format" env:"CBARCHIVE_LOG_FORMAT" default:"auto" enum:"auto,json,console" help:"auto (console on a terminal, JSON otherwise), json or console."`
+	DatabaseURL         string   `name:"database-url" env:"DATABASE_URL" group:"database" help:"PostgreSQL connection string (pgx syntax), e.g. postgres://user:password@host:5432/db."`
+	Endpoint            string   `name:"endpoint" env:"CBARCHIVE_ENDPOINT" group:"api" default:"https://live.volcengineapi.com" help:"scheme://host[:port] of the API."`
+	Region              string   `name:"region" env:"CBARCHIVE_REGION" group:"api" default:"cn-north-1" help:"Signing region."`
+	RateLimit           float64  `name:"rate-limit" env:"CBARCHIVE_RATE_LIMIT" group:"api" default:"30" help:"API requests per second for the whole account (shared by every process of the same access key on the same database), in (0, 1000]."`
+	PageSize            int      `name:"page-size" env:"CBARCHIVE_PAGE_SIZE" group:"api" default:"1000" help:"Records per page, 1..1000."`
+	RequestTimeout      Duration `name:"request-timeout" env:"CBARCHIVE_REQUEST_TIMEOUT" group:"api" default:"30s" help:"Timeout of one API request, 1s..10m."`
+	Domains             []string `name:"domains" env:"CBARCHIVE_DOMAINS" group:"filters" sep:"," help:"Comma-separated domains; empty: every domain ListDomainDetail lists."`
+	AllowUnknownDomains bool     `name:"allow-unknown-domains" env:"CBARCHIVE_ALLOW_UNKNOWN_DOMAINS" group:"filters" help:"Archive named domains that ListDomainDetail does not list (e.g. deleted domains whose history is still queryable); without it such a name is refused."`
+	EventTypes          []string `name:"event-type" env:"CBARCHIVE_EVENT_TYPES" group:"filters" sep:"," help:"Only these callback event types (repeatable or comma-separated)."`
+	Statuses            []string `name:"status" env:"CBARCHIVE_STATUSES" group:"filters" sep:"," help:"Only these callback statuses (repeatable or comma-separated); every status of each window is still archived."`
+	App                 string   `name:"app" env:"CBARCHIVE_APP" group:"filters" help:"Only this app."`
+	Stream              string   `name:"stream" env:"CBARCHIVE_STREAM" group:"filters" help:"Only this stream."`
+	InitialLookback     Duration `name:"initial-lookback" env:"CBARCHIVE_INITIAL_LOOKBACK" group:"run" default:"24h" help:"Where a domain with no checkpoint starts, (0, 366d]."`
+	Overlap             Duration `name:"overlap" env:"CBARCHIVE_OVERLAP" group:"run" default:"10m" help:"How far before the watermark each run re-reads, [0, 31d]."`
+	Settle              Duration `name:"settle" env:"CBARCHIVE_SETTLE" group:"run" default:"2m" help:"The watermark never passes now - settle, [0, 7d]."`
+	LogLevel            string   `name:"log-level" env:"CBARCHIVE_LOG_LEVEL" group:"logs" default:"info" enum:"debug,info,warn,error" help:"debug, info, warn or error."`
+	LogFormat           string   `name:"log-format" env:"CBARCHIVE_LOG_FORMAT" group:"logs" default:"auto" enum:"auto,json,console" help:"auto (console on a terminal, JSON otherwise), json or console."`
+	Pushgateway         string   `name:"pushgateway" env:"CBARCHIVE_PUSHGATEWAY" group:"logs" help:"Prometheus Pushgateway URL; when set, sync, backfill and verify push their metrics at the end."`
 
 	// Credentials come from the environment only (never flags: they would show in ps).
 	AccessKey string `kong:"-"`
@@ -101,7 +126,8 @@ func (s *Settings) validateDatabase() error {
 		return usagef("DATABASE_URL (--database-url) is not set: give a PostgreSQL connection string, e.g. postgres://user:password@host:5432/db")
 	}
 	if _, err := pgxpool.ParseConfig(s.DatabaseURL); err != nil {
-		return usagef("DATABASE_URL (--database-url) is not a valid PostgreSQL connection string (%s): give e.g. postgres://user:password@host:5432/db", redactURLError(err, s.DatabaseURL))
+		return usagef("DATABASE_URL (--database-url) is not a valid PostgreSQL connection string (%s; the value is not shown, it may hold a password): give e.g. postgres://user:password@host:5432/db",
+			urlErrorReason(err, s.DatabaseURL))
 	}
 	return nil
 }
@@ -125,16 +151,16 @@ func (s *Settings) validateAPI() error {
 		return usagef("CBARCHIVE_PAGE_SIZE (--page-size) %d is out of range: give 1..1000", s.PageSize)
 	}
 	if lb := s.InitialLookback.D(); lb <= 0 || lb > extract.History {
-		return usagef("CBARCHIVE_INITIAL_LOOKBACK (--initial-lookback) %s is out of range: give a duration in (0, 366d], e.g. 24h or 30d", s.InitialLookback.D())
+		return usagef("CBARCHIVE_INITIAL_LOOKBACK (--initial-lookback) %s is out of range: give a duration in (0, 366d], e.g. 24h or 30d", s.InitialLookback)
 	}
 	if o := s.Overlap.D(); o < 0 || o > extract.MaxSpan {
-		return usagef("CBARCHIVE_OVERLAP (--overlap) %s is out of range: give a duration in [0, 31d], e.g. 10m", o)
+		return usagef("CBARCHIVE_OVERLAP (--overlap) %s is out of range: give a duration in [0, 31d], e.g. 10m", s.Overlap)
 	}
 	if st := s.Settle.D(); st < 0 || st > 7*24*time.Hour {
-		return usagef("CBARCHIVE_SETTLE (--settle) %s is out of range: give a duration in [0, 7d], e.g. 2m", st)
+		return usagef("CBARCHIVE_SETTLE (--settle) %s is out of range: give a duration in [0, 7d], e.g. 2m", s.Settle)
 	}
 	if t := s.RequestTimeout.D(); t < time.Second || t > 10*time.Minute {
-		return usagef("CBARCHIVE_REQUEST_TIMEOUT (--request-timeout) %s is out of range: give a duration in [1s, 10m]", t)
+		return usagef("CBARCHIVE_REQUEST_TIMEOUT (--request-timeout) %s is out of range: give a duration in [1s, 10m]", s.RequestTimeout)
 	}
 	if len(trimAll(s.Domains)) == 0 {
 		s.Domains = nil // CBARCHIVE_DOMAINS="" means unset: discover
@@ -167,9 +193,23 @@ func trimAll(in []string) []string {
 	return out
 }
 
-// redactURLError removes the URL's password from an error text.
-func redactURLError(err error, rawURL string) string {
-	return newRedactor(passwordOf(rawURL)).redact(err.Error())
+// urlErrorReason says why a connection string does not parse without quoting the string (a
+// malformed one cannot be redacted reliably): the innermost reason, with any password that can be
+// found removed.
+func urlErrorReason(err error, rawURL string) string {
+	reason := "unrecognized syntax"
+	var ue *url.Error
+	var pe *pgconn.ParseConfigError
+	switch {
+	case errors.As(err, &ue):
+		reason = ue.Err.Error()
+	case errors.As(err, &pe) && pe.Unwrap() != nil:
+		reason = pe.Unwrap().Error()
+	}
+	if strings.Contains(reason, rawURL) {
+		return "unrecognized syntax"
+	}
+	return newRedactor(passwordOf(rawURL)).redact(reason)
 }
 
 // passwordOf returns the password of a connection string, if it has one.

@@ -119,7 +119,7 @@ func TestConfigurationFoundDuringTheRunExitsTwo(t *testing.T) {
 	}{
 		{"secret refused during discovery", []string{"VOLC_SECRETKEY=wrong-secret"}, []string{"sync"},
 			[]string{"SignatureDoesNotMatch", "VOLC_SECRETKEY"}},
-		{"secret refused in a domain", []string{"VOLC_SECRETKEY=wrong-secret"}, []string{"sync", "--domains", "live1.example.com"},
+		{"secret refused in a domain", []string{"VOLC_SECRETKEY=wrong-secret"}, []string{"sync", "--domains", "live1.example.com", "--allow-unknown-domains"},
 			[]string{"SignatureDoesNotMatch", "live1.example.com"}},
 		{"unknown role", []string{"DATABASE_URL=" + withUser(w.dbURL, "no_such_role_x")}, []string{"sync"},
 			[]string{"no_such_role_x", "DATABASE_URL"}},

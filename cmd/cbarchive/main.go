@@ -67,9 +67,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	safeOut := &redactingWriter{w: stdout, r: red}
 	safeErr := &redactingWriter{w: stderr, r: red}
 
+	if len(args) > 0 && args[0] == "help" {
+		// `cbarchive help [COMMAND...]` is `cbarchive [COMMAND...] --help`.
+		args = append(append([]string{}, args[1:]...), "--help")
+	}
 	parser, err := kong.New(&cli,
 		kong.Name("cbarchive"),
-		kong.Description("Archive the call-back history of Volcengine Live into PostgreSQL."),
+		kong.Description("Archive the call-back history of Volcengine Live into PostgreSQL.\n\n"+
+			"`cbarchive help COMMAND` shows a command's own flags, then the settings; every setting is also an environment "+
+			"variable (shown as $NAME), the flag wins. Credentials come from VOLC_ACCESSKEY and VOLC_SECRETKEY in the "+
+			"environment. Exit codes: 0 caught up; 1 failed, a retry may fix it; 2 usage or configuration a retry cannot fix. "+
+			"Reference: docs/reference.md."),
+		kong.ExplicitGroups(settingGroups),
 		kong.Writers(safeOut, safeErr),
 		kong.Exit(func(int) {}),
 		kong.UsageOnError(),
@@ -83,7 +92,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if isHelp(args) {
 			return exitOK
 		}
-		fmt.Fprintf(safeErr, "cbarchive: %v\nRun `cbarchive --help` (or `cbarchive COMMAND --help`) for the commands, settings and accepted values.\n", err)
+		fmt.Fprintf(safeErr, "cbarchive: %v\nRun `cbarchive help` (or `cbarchive help COMMAND`) for the commands, settings and accepted values.\n", err)
 		return exitUsage
 	}
 	if isHelp(args) {
@@ -152,7 +161,7 @@ func isHelp(args []string) bool {
 			return true
 		}
 	}
-	return len(args) > 0 && args[0] == "help"
+	return false
 }
 
 // VersionCmd prints the version.

@@ -119,7 +119,7 @@ func TestBadConfigurationExitsTwoNamingTheSetting(t *testing.T) {
 	}{
 		{"page size zero", nil, []string{"sync", "--page-size", "0"}, []string{"CBARCHIVE_PAGE_SIZE", "0", "1..1000"}},
 		{"page size too big", []string{"CBARCHIVE_PAGE_SIZE=5000"}, []string{"sync"}, []string{"CBARCHIVE_PAGE_SIZE", "5000"}},
-		{"lookback past the history", nil, []string{"sync", "--initial-lookback", "400d"}, []string{"CBARCHIVE_INITIAL_LOOKBACK", "366d"}},
+		{"lookback past the history", nil, []string{"sync", "--initial-lookback", "400d"}, []string{"CBARCHIVE_INITIAL_LOOKBACK", "400d is out of range", "366d"}},
 		{"not a duration", []string{"CBARCHIVE_OVERLAP=ten minutes"}, []string{"sync"}, []string{"overlap", "ten minutes"}},
 		{"bad rate", nil, []string{"sync", "--rate-limit=-3"}, []string{"CBARCHIVE_RATE_LIMIT", "-3"}},
 		{"bad endpoint", []string{"CBARCHIVE_ENDPOINT=ftp://x"}, []string{"sync"}, []string{"CBARCHIVE_ENDPOINT", "ftp://x"}},
@@ -144,6 +144,56 @@ func TestBadConfigurationExitsTwoNamingTheSetting(t *testing.T) {
 	}
 	if n := len(w.sim.Requests()); n != 0 {
 		t.Errorf("configuration errors sent %d API requests; nothing should run", n)
+	}
+}
+
+func TestAMalformedDatabaseURLIsNeverEchoed(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, livesim.Config{EmptyData: true}, false)
+	for _, bad := range []string{
+		"postgres://archiver:pa ss-w0rd-x@db.example.com/archive",
+		"postgres://archiver:pass-w0rd-y@db.example.com:port/archive",
+		"postgres://archiver:pass-w0rd-z%zz@db.example.com/archive",
+		"host=db.example.com password=pass-w0rd-q user",
+	} {
+		res := w.run([]string{"DATABASE_URL=" + bad}, "status")
+		if res.code != 2 || !strings.Contains(res.stderr, "DATABASE_URL") {
+			t.Errorf("%q: exit %d, want 2 naming DATABASE_URL\n%s", bad, res.code, res.all())
+		}
+		if strings.Contains(res.all(), "w0rd") {
+			t.Errorf("the malformed URL's password was echoed:\n%s", res.all())
+		}
+	}
+}
+
+func TestHelp(t *testing.T) {
+	t.Parallel()
+	help := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command(binary, args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	top := help("help")
+	for _, want := range []string{"sync", "backfill", "verify", "renormalize", "VOLC_ACCESSKEY", "VOLC_SECRETKEY", "docs/reference.md"} {
+		if !strings.Contains(top, want) {
+			t.Errorf("cbarchive help does not mention %s:\n%s", want, top)
+		}
+	}
+	for _, tt := range []struct{ cmd, own string }{{"backfill", "--dry-run"}, {"verify", "--start"}, {"status", "--json"}, {"renormalize", "--batch"}} {
+		out := help("help", tt.cmd)
+		if out != help(tt.cmd, "--help") {
+			t.Errorf("cbarchive help %s differs from cbarchive %s --help", tt.cmd, tt.cmd)
+		}
+		own, global := strings.Index(out, tt.own), strings.Index(out, "--database-url")
+		if own < 0 || global < 0 || own > global {
+			t.Errorf("cbarchive help %s: its own flag %s is not listed before the settings:\n%s", tt.cmd, tt.own, out)
+		}
+		if !strings.Contains(out, "VOLC_SECRETKEY") {
+			t.Errorf("cbarchive help %s does not name VOLC_SECRETKEY", tt.cmd)
+		}
 	}
 }
 
@@ -326,8 +376,10 @@ func TestBackfillOlderThanTheHistoryClampsAndExitsZero(t *testing.T) {
 	if dry.code != 0 || !strings.Contains(dry.stdout, "clamped") || !strings.Contains(dry.stdout, "estimate") {
 		t.Fatalf("dry run: exit %d\n%s", dry.code, dry.all())
 	}
-	if len(w.sim.Requests()) != 0 {
-		t.Fatalf("--dry-run sent %d requests", len(w.sim.Requests()))
+	for _, r := range w.sim.Requests() {
+		if r.Action != "ListDomainDetail" {
+			t.Fatalf("--dry-run sent a %s request", r.Action)
+		}
 	}
 	for range 2 {
 		res := w.run(nil, "backfill", "--start", start, "--end", end, "--domain", "old.example.com")
@@ -379,7 +431,8 @@ func TestVerifyComparesDailyCountsAndFailsOnAShortfall(t *testing.T) {
 	day := time.Now().UTC().Add(-48 * time.Hour).Truncate(24 * time.Hour)
 	from, to := day.Format(time.RFC3339), day.Add(12*time.Hour).Format(time.RFC3339)
 	ok := w.run(nil, "verify", "--start", from, "--end", to)
-	if ok.code != 0 || !strings.Contains(ok.stdout, "v.example.com") || !strings.Contains(ok.stdout, " ok") {
+	if ok.code != 0 || !strings.Contains(ok.stdout, "v.example.com") || !strings.Contains(ok.stdout, " ok") ||
+		!strings.Contains(ok.stdout, "verify: 1 domain(s), 1 day(s) compared, the archive holds every record the API counts") {
 		t.Fatalf("verify of an exact archive: exit %d\n%s", ok.code, ok.all())
 	}
 	ctx := context.Background()
@@ -388,13 +441,26 @@ func TestVerifyComparesDailyCountsAndFailsOnAShortfall(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "DELETE FROM callback_records WHERE ctid IN (SELECT ctid FROM callback_records WHERE callback_time >= $1 AND callback_time < $2 LIMIT 3)",
-		day, day.Add(24*time.Hour)); err != nil {
-		t.Fatal(err)
+	// --start/--end are instants, as for backfill: rows lost after --end on the same day are not
+	// part of the range; rows lost inside it are.
+	remove := func(from, to time.Time, n int) {
+		t.Helper()
+		tag, err := conn.Exec(ctx, "DELETE FROM callback_records WHERE ctid IN (SELECT ctid FROM callback_records WHERE callback_time >= $1 AND callback_time < $2 LIMIT $3)",
+			from, to, n)
+		if err != nil || tag.RowsAffected() != int64(n) {
+			t.Fatalf("deleted %d rows (err %v), want %d", tag.RowsAffected(), err, n)
+		}
 	}
+	remove(day.Add(13*time.Hour), day.Add(24*time.Hour), 2)
+	outside := w.run(nil, "verify", "--start", from, "--end", to)
+	if outside.code != 0 || strings.Contains(outside.stdout, "MISSING") {
+		t.Fatalf("verify after losing rows after --end: exit %d, want 0\n%s", outside.code, outside.all())
+	}
+	remove(day, day.Add(12*time.Hour), 3)
 	short := w.run(nil, "verify", "--start", from, "--end", to)
-	if short.code != 1 || !strings.Contains(short.stdout, "MISSING 3") {
-		t.Fatalf("verify after losing 3 rows: exit %d, want 1 and MISSING 3\n%s", short.code, short.all())
+	if short.code != 1 || !strings.Contains(short.stdout, "MISSING 3") ||
+		!strings.Contains(short.stdout, "verify: 1 domain(s), 1 day(s) compared, 1 with records missing") || !strings.Contains(short.stderr, `"run finished"`) {
+		t.Fatalf("verify after losing 3 rows: exit %d, want 1, MISSING 3 and a summary\n%s", short.code, short.all())
 	}
 }
 
@@ -475,8 +541,61 @@ func TestDomainsSettingLimitsTheRunAndTheFlagWins(t *testing.T) {
 		t.Fatalf("checkpoints %+v, want live1 and live2 only", statuses)
 	}
 	for _, r := range w.sim.Requests() {
+		if r.Action == "DescribeLiveCallbackData" && strings.Contains(fmt.Sprint(r.Domains), "live3") {
+			t.Error("the flag named live1 and live2, yet the run read live3")
+		}
+	}
+}
+
+func TestADomainTheAccountDoesNotListIsRefusedUnlessMeant(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, livesim.Config{Seed: 8, NumDomains: 2, RecordsPerDay: 30, DaysBack: 1}, true)
+	start := time.Now().Add(-3 * time.Hour).UTC().Format(time.RFC3339)
+	end := time.Now().Add(-1 * time.Hour).UTC().Format(time.RFC3339)
+	for _, args := range [][]string{
+		{"backfill", "--start", start, "--end", end, "--domain", "liev1.example.com"},
+		{"backfill", "--start", start, "--end", end, "--domain", "liev1.example.com", "--dry-run"},
+		{"verify", "--start", start, "--end", end, "--domain", "liev1.example.com"},
+		{"sync", "--domains", "live1.example.com,liev1.example.com"},
+	} {
+		res := w.run(nil, args...)
+		if res.code != 2 || !strings.Contains(res.stderr, "liev1.example.com") ||
+			!strings.Contains(res.stderr, "live1.example.com, live2.example.com") || !strings.Contains(res.stderr, "--allow-unknown-domains") {
+			t.Errorf("%v: exit %d, want 2 naming the typo, the known domains and the flag\n%s", args, res.code, res.all())
+		}
+	}
+	if n := countRuns(t, w.dbURL, "domain = 'liev1.example.com'"); n != 0 {
+		t.Errorf("a refused domain has %d sync_runs rows", n)
+	}
+	before := len(w.sim.Requests())
+	res := w.run(nil, "backfill", "--start", start, "--end", end, "--domain", "gone.example.com", "--allow-unknown-domains")
+	if res.code != 0 {
+		t.Fatalf("backfill of a domain meant to be unknown: exit %d\n%s", res.code, res.all())
+	}
+	for _, r := range w.sim.Requests()[before:] {
 		if r.Action == "ListDomainDetail" {
-			t.Error("domains were given, yet the run listed the account's domains")
+			t.Error("--allow-unknown-domains still listed the account's domains")
+		}
+	}
+}
+
+func TestDryRunOnAnEmptyArchivePlansTheDiscoveredDomains(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, livesim.Config{Seed: 8, NumDomains: 3, RecordsPerDay: 30, DaysBack: 1}, true)
+	start := time.Now().Add(-3 * time.Hour).UTC().Format(time.RFC3339)
+	end := time.Now().Add(-1 * time.Hour).UTC().Format(time.RFC3339)
+	res := w.run(nil, "backfill", "--start", start, "--end", end, "--dry-run")
+	if res.code != 0 {
+		t.Fatalf("dry run: exit %d\n%s", res.code, res.all())
+	}
+	for _, d := range []string{"live1.example.com", "live2.example.com", "live3.example.com"} {
+		if !strings.Contains(res.stdout, d) {
+			t.Errorf("the plan does not list %s:\n%s", d, res.stdout)
+		}
+	}
+	for _, r := range w.sim.Requests() {
+		if r.Action != "ListDomainDetail" {
+			t.Errorf("--dry-run sent a %s request", r.Action)
 		}
 	}
 }

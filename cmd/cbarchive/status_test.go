@@ -56,7 +56,7 @@ func TestEveryFailedRunLeavesATraceThatStatusShows(t *testing.T) {
 	}
 
 	// 2. A named domain fails before its first checkpoint: listed, with no watermark and its cause.
-	if res := w.run(wrong, "sync", "--domains", "live1.example.com"); res.code != 2 {
+	if res := w.run(wrong, "sync", "--domains", "live1.example.com", "--allow-unknown-domains"); res.code != 2 {
 		t.Fatalf("sync --domains with a wrong secret: exit %d\n%s", res.code, res.all())
 	}
 	st := w.run(nil, "status", "--json")

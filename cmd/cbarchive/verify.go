@@ -29,7 +29,7 @@ func (c *VerifyCmd) Run(e *env, s *Settings) error {
 		return err
 	}
 	defer a.close()
-	domains, err := a.domains(e.ctx, c.Domain, s.Domains)
+	domains, err := a.domains(e.ctx, s, c.Domain, "--domain")
 	if err != nil {
 		return a.abort(e, err)
 	}
