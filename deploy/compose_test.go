@@ -312,14 +312,14 @@ func TestComposeUsesContractSettings(t *testing.T) {
 	c, text := loadCompose(t)
 	for _, name := range settingName.FindAllString(text, -1) {
 		if _, ok := contractSettings[name]; !ok {
-			t.Errorf("docker-compose.yml mentions %s, which is not a setting of CONTRACT.md", name)
+			t.Errorf("docker-compose.yml mentions %s, which is not a setting of docs/reference.md", name)
 		}
 	}
 	for sname, s := range c.Services {
 		for name := range s.Environment {
 			if strings.HasPrefix(name, "CBARCHIVE_") {
 				if _, ok := contractSettings[name]; !ok {
-					t.Errorf("service %s sets %s, which is not a setting of CONTRACT.md", sname, name)
+					t.Errorf("service %s sets %s, which is not a setting of docs/reference.md", sname, name)
 				}
 			}
 		}

@@ -4,7 +4,7 @@
 // the repository root, and plain Kubernetes manifests with a kustomization in deploy/k8s (see
 // deploy/README.md). Docker and a cluster are not needed to check them: the tests decode every
 // manifest strictly into the k8s.io/api types, parse the Compose file, and read the Dockerfile,
-// and hold them to CONTRACT.md (command names, setting names, exit codes).
+// and hold them to docs/reference.md (command names, setting names, exit codes).
 //
 // The package has no code of its own; only its tests matter.
 package deploy

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -283,7 +284,7 @@ func TestConfigMapHoldsContractSettings(t *testing.T) {
 		case slices.Contains(contractSecrets, key):
 			t.Errorf("ConfigMap key %s is a credential: it belongs in the Secret %s", key, secretName)
 		case !ok:
-			t.Errorf("ConfigMap key %s is not a setting of CONTRACT.md", key)
+			t.Errorf("ConfigMap key %s is not a setting of docs/reference.md", key)
 		case value == "":
 			// Set to "" is not unset: leave such settings out.
 			t.Errorf("ConfigMap key %s is empty: omit it for the contract's default", key)
@@ -533,7 +534,7 @@ func checkContainer(t *testing.T, what string, ps corev1.PodSpec, c corev1.Conta
 		}
 		if strings.HasPrefix(e.Name, "CBARCHIVE_") {
 			if _, ok := contractSettings[e.Name]; !ok {
-				t.Errorf("%s: env %s is not a setting of CONTRACT.md", what, e.Name)
+				t.Errorf("%s: env %s is not a setting of docs/reference.md", what, e.Name)
 			}
 		}
 	}
@@ -636,4 +637,30 @@ func equalYAML(t *testing.T, a, b any) bool {
 		t.Fatal(err)
 	}
 	return bytes.Equal(x, y)
+}
+
+// TestAlertRulesMatchTheSchedule holds metrics/ALERTS.md to the CronJob's schedule: its rules
+// count runs in minutes.
+func TestAlertRulesMatchTheSchedule(t *testing.T) {
+	m := loadManifests(t)
+	cj := one[*batchv1.CronJob](t, m, "cronjob.yaml")
+	every, ok := strings.CutPrefix(cj.Spec.Schedule, "*/")
+	minutes, err := strconv.Atoi(strings.TrimSuffix(every, " * * * *"))
+	if !ok || err != nil {
+		t.Fatalf("CronJob schedule %q is not \"*/N * * * *\": update this test and metrics/ALERTS.md together", cj.Spec.Schedule)
+	}
+	alerts, err := os.ReadFile(filepath.Join(repoRoot, "metrics", "ALERTS.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("scheduled every %d minutes", minutes); !strings.Contains(string(alerts), want) {
+		t.Errorf("metrics/ALERTS.md does not say %q: its rules are not written for the CronJob's schedule", want)
+	}
+	readme, err := os.ReadFile(filepath.Join(k8sDir, "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("every %d minutes", minutes); !strings.Contains(string(readme), want) {
+		t.Errorf("deploy/README.md does not say %q", want)
+	}
 }

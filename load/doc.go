@@ -5,7 +5,7 @@
 // A window is staged with COPY into a per-connection TEMP table and merged with one set-based
 // INSERT … SELECT … ON CONFLICT statement. Rows equal to what is archived are dropped before the
 // insert, so a re-read writes nothing (no new tuple versions, no WAL): the archive's promises 2, 3,
-// 4 and 7 in the project's CONTRACT.md are kept here.
+// 4 and 7 in docs/reference.md are kept here.
 //
 // What this package must not do: call the API, normalize records (that is package transform),
 // log (it returns errors that say what to do; the caller logs), read configuration from the

@@ -106,7 +106,7 @@ type Settings struct {
 	Settle              Duration `name:"settle" env:"CBARCHIVE_SETTLE" group:"run" default:"2m" help:"The watermark never passes now - settle, [0, 7d]."`
 	LogLevel            string   `name:"log-level" env:"CBARCHIVE_LOG_LEVEL" group:"logs" default:"info" enum:"debug,info,warn,error" help:"debug, info, warn or error."`
 	LogFormat           string   `name:"log-format" env:"CBARCHIVE_LOG_FORMAT" group:"logs" default:"auto" enum:"auto,json,console" help:"auto (console on a terminal, JSON otherwise), json or console."`
-	Pushgateway         string   `name:"pushgateway" env:"CBARCHIVE_PUSHGATEWAY" group:"logs" help:"Prometheus Pushgateway URL; when set, sync, backfill and verify push their metrics at the end."`
+	Pushgateway         string   `name:"pushgateway" env:"CBARCHIVE_PUSHGATEWAY" group:"logs" help:"Prometheus Pushgateway URL; when set, sync and backfill push their metrics at the end."`
 
 	// Credentials come from the environment only (never flags: they would show in ps).
 	AccessKey string `kong:"-"`
