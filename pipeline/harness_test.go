@@ -56,6 +56,7 @@ type opts struct {
 	maxTries  int
 	noBudget  bool
 	onWindow  func(WindowEvent)
+	onPage    func(string, int)
 	targetPgs int
 	now       func() time.Time
 }
@@ -89,7 +90,7 @@ func (h *harness) pipeline(o opts) *Pipeline {
 	p, err := New(Config{
 		Client: client, Store: h.store, Logger: log, RunID: runID,
 		Filter: o.filter, PageSize: o.pageSize, TargetPages: o.targetPgs,
-		InitialLookback: o.lookback, Overlap: o.overlap, Settle: o.settle, OnWindow: o.onWindow, Now: o.now,
+		InitialLookback: o.lookback, Overlap: o.overlap, Settle: o.settle, OnWindow: o.onWindow, OnPage: o.onPage, Now: o.now,
 	})
 	if err != nil {
 		h.t.Fatal(err)

@@ -59,6 +59,9 @@ type Config struct {
 	Now             func() time.Time
 	// OnWindow, when set, is called after each committed window (for progress bars).
 	OnWindow func(WindowEvent)
+	// OnPage, when set, is called for every page received, with its domain and records. It may
+	// be called from several goroutines at once.
+	OnPage func(domain string, records int)
 }
 
 // WindowEvent describes a committed window.
@@ -458,6 +461,9 @@ func (p *Pipeline) load(ctx context.Context, st *domainRun, q extract.Query, w e
 			rows = append(rows, row)
 		}
 		records += int64(len(pg.Records))
+		if p.cfg.OnPage != nil {
+			p.cfg.OnPage(st.key.Domain, len(pg.Records))
+		}
 		if err := tx.AddRows(ctx, rows); err != nil {
 			return err
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -155,6 +156,40 @@ func TestIdenticalRecordsAreKRowsAndChangedResponsesUpdateInPlace(t *testing.T) 
 		t.Errorf("after the upstream change: status %q code %v first_seen %v (was %v) updated %v", status, code, fs, firstSeen, upd)
 	}
 	h.assertExact("k.example.com", at.Add(-time.Hour), at.Add(time.Hour))
+}
+
+func TestOnPageReportsEveryPageBeforeItsWindowCommits(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, livesim.Config{Seed: 12, Domains: []string{"p.example.com"}, RecordsPerDay: 2000, DaysBack: 1})
+	var mu sync.Mutex
+	var pages, pending int
+	var windows []int64
+	o := opts{lookback: 25 * time.Hour, pageSize: 50, targetPgs: 4,
+		onPage: func(domain string, n int) {
+			mu.Lock()
+			defer mu.Unlock()
+			if domain != "p.example.com" {
+				t.Errorf("page of %q", domain)
+			}
+			pages++
+			pending += n
+		},
+		onWindow: func(ev WindowEvent) {
+			mu.Lock()
+			defer mu.Unlock()
+			// Every record of the window was reported page by page before it committed.
+			if int64(pending) != ev.Records {
+				t.Errorf("window %s: pages reported %d records, the window %d", ev.Window, pending, ev.Records)
+			}
+			pending = 0
+			windows = append(windows, ev.Records)
+		}}
+	mustSucceed(t, h.pipeline(o).Sync(context.Background(), h.sim.Domains()))
+	mu.Lock()
+	defer mu.Unlock()
+	if len(windows) < 2 || pages < 2*len(windows) {
+		t.Errorf("%d pages in %d windows: want several windows of several pages", pages, len(windows))
+	}
 }
 
 func TestCancelMidWindowThenRerunIsExact(t *testing.T) {
