@@ -2,13 +2,15 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"math"
 	"os"
+	"strings"
 	"sync"
 	"text/tabwriter"
 	"time"
 
-	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
 
 	"github.com/cbarchive/cbarchive/extract"
 	"github.com/cbarchive/cbarchive/load"
@@ -71,53 +73,112 @@ func dryRun(e *env, s *Settings, plan extract.Plan, flag []string) error {
 	return nil
 }
 
-// progress shows a backfill's progress on a terminal; it is silent otherwise.
+// progress shows a backfill's progress on a terminal: one bar line at the bottom that moves
+// with every page (records fetched) and every committed window (range covered). Log lines are
+// written through it, so they land above the bar, never inside it. Without a terminal (or with
+// JSON logs) it only passes writes through.
 type progress struct {
 	mu      sync.Mutex
-	bar     *progressbar.ProgressBar
-	records int64
+	out     io.Writer // the terminal
+	active  bool
+	width   int
+	total   time.Duration // the range times the domains
+	covered time.Duration // committed windows' spans
+	records int64         // records fetched, page by page
 	windows int
+	started time.Time
+	line    string // the bar as last drawn
 }
 
-func newProgress(e *env, s *Settings, plan extract.Plan, domains int) *progress {
-	p := &progress{}
+func newProgress(e *env, s *Settings) *progress {
+	p := &progress{out: e.stderr}
 	if !isTerminal(os.Stderr) || s.LogFormat == "json" {
 		return p
 	}
-	total := int64(plan.Read.End.Sub(plan.Read.Start).Seconds()) * int64(max(domains, 1))
-	p.bar = progressbar.NewOptions64(total,
-		progressbar.OptionSetWriter(e.stderr),
-		progressbar.OptionSetDescription("backfill"),
-		progressbar.OptionShowElapsedTimeOnFinish(),
-		progressbar.OptionSetPredictTime(true),
-		progressbar.OptionSetWidth(30),
-		progressbar.OptionThrottle(200*time.Millisecond),
-		progressbar.OptionFullWidth(),
-	)
+	p.width = 80
+	if w, _, err := term.GetSize(int(os.Stderr.Fd())); err == nil && w > 20 {
+		p.width = w
+	}
+	p.active = true
 	return p
 }
 
-func (p *progress) window(ev pipeline.WindowEvent) {
-	if p.bar == nil {
-		return
-	}
+// start shows the bar for plan over n domains.
+func (p *progress) start(plan extract.Plan, n int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.records += ev.Records
-	p.windows++
-	p.bar.Describe(fmt.Sprintf("backfill: %d windows, %d records", p.windows, p.records))
-	_ = p.bar.Add64(int64(ev.Window.End.Sub(ev.Window.Start).Seconds()))
+	p.total = plan.Read.End.Sub(plan.Read.Start) * time.Duration(max(n, 1))
+	p.started = time.Now()
+	p.draw()
 }
 
-// done ends the bar: full when the run finished, left where it stopped when it was cut short.
-func (p *progress) done(finished bool) {
-	if p.bar == nil {
+// Write writes log lines above the bar.
+func (p *progress) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.active || p.started.IsZero() {
+		return p.out.Write(b)
+	}
+	if _, err := io.WriteString(p.out, "\r\033[K"); err != nil {
+		return 0, err
+	}
+	n, err := p.out.Write(b)
+	if err == nil {
+		_, err = io.WriteString(p.out, p.line)
+	}
+	return n, err
+}
+
+// Sync lets the logger flush through the bar.
+func (p *progress) Sync() error { return nil }
+
+func (p *progress) page(_ string, records int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.records += int64(records)
+	p.draw() // a page is at most a few dozen a second: one short line each is nothing for a terminal
+}
+
+func (p *progress) window(ev pipeline.WindowEvent) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.windows++
+	p.covered += ev.Window.End.Sub(ev.Window.Start)
+	p.draw()
+}
+
+// draw redraws the bar in place; p.mu is held.
+func (p *progress) draw() {
+	if !p.active || p.started.IsZero() {
 		return
 	}
-	if finished {
-		_ = p.bar.Finish()
-	} else {
-		_ = p.bar.Exit()
+	frac := 0.0
+	if p.total > 0 {
+		frac = min(1, float64(p.covered)/float64(p.total))
 	}
-	fmt.Fprintln(os.Stderr)
+	info := fmt.Sprintf(" %3.0f%% %d records fetched, %d windows committed, %s", 100*frac, p.records, p.windows,
+		time.Since(p.started).Round(time.Second))
+	barWidth := min(30, p.width-len(info)-len("backfill [] ")-1)
+	line := "backfill" + info
+	if barWidth >= 5 {
+		filled := int(frac * float64(barWidth))
+		line = "backfill [" + strings.Repeat("=", filled) + strings.Repeat(" ", barWidth-filled) + "]" + info
+	}
+	if r := []rune(line); len(r) > p.width-1 {
+		line = string(r[:p.width-1])
+	}
+	p.line = line
+	_, _ = io.WriteString(p.out, "\r\033[K"+line)
+}
+
+// done ends the bar: drawn once more, then left on its own line; later writes pass through.
+func (p *progress) done() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.active || p.started.IsZero() {
+		return
+	}
+	p.draw()
+	_, _ = io.WriteString(p.out, "\n")
+	p.active = false
 }

@@ -46,7 +46,7 @@ func (c *SyncCmd) Run(e *env, s *Settings) error {
 	if err != nil {
 		return a.abort(e, err)
 	}
-	p, err := a.pipeline(s, nil)
+	p, err := a.pipeline(s, len(domains), nil)
 	if err != nil {
 		return a.abort(e, err)
 	}
@@ -85,6 +85,9 @@ func (c *BackfillCmd) Run(e *env, s *Settings) error {
 	if c.DryRun {
 		return dryRun(e, s, plan, c.Domain)
 	}
+	// On a terminal the bar holds the last line: logs go through it, above the bar.
+	bar := newProgress(e, s)
+	e = &env{ctx: e.ctx, stdout: e.stdout, stderr: bar, red: e.red}
 	a, err := openArchive(e, s, "backfill")
 	if err != nil {
 		return err
@@ -98,16 +101,17 @@ func (c *BackfillCmd) Run(e *env, s *Settings) error {
 	if err != nil {
 		return a.abort(e, err)
 	}
-	bar := newProgress(e, s, plan, len(domains))
-	p, err := a.pipeline(s, func(o *pipeline.Config) {
+	p, err := a.pipeline(s, len(domains), func(o *pipeline.Config) {
 		o.LockTimeout = c.LockTimeout.D()
 		o.OnWindow = bar.window
+		o.OnPage = bar.page
 	})
 	if err != nil {
 		return a.abort(e, err)
 	}
+	bar.start(plan, len(domains))
 	res := p.Backfill(e.ctx, domains, plan)
-	bar.done(e.ctx.Err() == nil)
+	bar.done()
 	if e.ctx.Err() != nil {
 		fmt.Fprintf(e.stderr, "backfill stopped; committed windows are kept and re-reading them is free. To resume, run the same command again:\n  cbarchive %s\n",
 			strings.Join(os.Args[1:], " "))
@@ -289,11 +293,18 @@ func newClient(s *Settings, log *zap.Logger) (*extract.Client, *extract.Limiter,
 	return client, limiter, nil
 }
 
-func (a *archive) pipeline(s *Settings, adjust func(*pipeline.Config)) (*pipeline.Pipeline, error) {
+// concurrentDomains is how many domains the pipeline reads at once (pipeline.Config.Domains).
+const concurrentDomains = 16
+
+// pipeline returns the run's pipeline for n domains.
+func (a *archive) pipeline(s *Settings, n int, adjust func(*pipeline.Config)) (*pipeline.Pipeline, error) {
 	cfg := pipeline.Config{
 		Client: a.client, Store: a.store, Logger: a.log, RunID: a.runID,
 		Filter: s.filter(), PageSize: s.PageSize,
 		PageConcurrency: pipeline.PageConcurrencyFor(s.RateLimit),
+		Domains:         concurrentDomains,
+		// Domains read at once share the rate: size windows by each one's part of it.
+		TargetPages:     targetPagesFor(s.RateLimit / float64(min(max(n, 1), concurrentDomains))),
 		InitialLookback: s.InitialLookback.D(), Overlap: s.Overlap.D(), Settle: s.Settle.D(),
 	}
 	if s.Overlap.D() == 0 {
@@ -306,6 +317,16 @@ func (a *archive) pipeline(s *Settings, adjust func(*pipeline.Config)) (*pipelin
 		adjust(&cfg)
 	}
 	return pipeline.New(cfg)
+}
+
+// windowSeconds is about how long one window takes to read at the rate limit: a window commits
+// (and a progress bar moves, and Ctrl-C keeps it) within a few seconds at any rate.
+const windowSeconds = 3
+
+// targetPagesFor returns the pages a window aims at for a domain read at rate requests per
+// second: as many as it reads in windowSeconds, at most the pipeline's default of 25, at least 1.
+func targetPagesFor(rate float64) int {
+	return max(1, min(25, int(rate*windowSeconds)))
 }
 
 // pushMetrics sends the run's metrics to the Pushgateway, if one is configured. A failed push
