@@ -123,8 +123,8 @@ func translate(err error) error {
 	code := pgErr.Code
 	switch {
 	case code == SQLStateInvalidAuthorization || code == SQLStateInvalidPassword:
-		return fmt.Errorf("%w: the database refused the role or its password (%s): check the user and password in DATABASE_URL, or create the role: %w",
-			ErrConfig, SQLStateMeaning(code), err)
+		return fmt.Errorf("%w: the database refused the role or its password: check the user and password in DATABASE_URL, or create the role: %w",
+			ErrConfig, err)
 	case code == SQLStateInvalidCatalogName:
 		return fmt.Errorf("%w: the database named in DATABASE_URL does not exist: create it (CREATE DATABASE) or fix the URL, then run cbarchive migrate up: %w", ErrConfig, err)
 	case code == SQLStateInsufficientPrivilege:

@@ -26,10 +26,7 @@ func (c *MigrateCmd) Run(e *env, s *Settings) error {
 	if err := s.validateDatabase(); err != nil {
 		return err
 	}
-	if err := load.Migrate(e.ctx, s.DatabaseURL, c.Direction, e.stdout); err != nil {
-		return fmt.Errorf("migrate %s: %w", c.Direction, err)
-	}
-	return nil
+	return load.Migrate(e.ctx, s.DatabaseURL, c.Direction, e.stdout) // its errors name the direction
 }
 
 // SyncCmd is the incremental run.

@@ -127,6 +127,10 @@ func TestConfigurationFoundDuringTheRunExitsTwo(t *testing.T) {
 			[]string{"no_such_database_x", "does not exist", "CREATE DATABASE"}},
 		{"role without privileges", []string{"DATABASE_URL=" + withUser(w.dbURL, role)}, []string{"sync"},
 			[]string{"privilege", "schema public"}},
+		{"migrate with an unknown role", []string{"DATABASE_URL=" + withUser(w.dbURL, "no_such_role_y")}, []string{"migrate", "up"},
+			[]string{"no_such_role_y", "DATABASE_URL"}},
+		{"migrate with a role without privileges", []string{"DATABASE_URL=" + withUser(w.dbURL, role)}, []string{"migrate", "up"},
+			[]string{"privilege", "schema public"}},
 		{"status with a role without privileges", []string{"DATABASE_URL=" + withUser(w.dbURL, role)}, []string{"status"},
 			[]string{"privilege", "schema public"}},
 	}
