@@ -59,6 +59,7 @@ type opts struct {
 	onPage    func(string, int)
 	targetPgs int
 	now       func() time.Time
+	reconcile bool
 }
 
 func (h *harness) pipeline(o opts) *Pipeline {
@@ -91,6 +92,7 @@ func (h *harness) pipeline(o opts) *Pipeline {
 		Client: client, Store: h.store, Logger: log, RunID: runID,
 		Filter: o.filter, PageSize: o.pageSize, TargetPages: o.targetPgs,
 		InitialLookback: o.lookback, Overlap: o.overlap, Settle: o.settle, OnWindow: o.onWindow, OnPage: o.onPage, Now: o.now,
+		Reconcile: o.reconcile,
 	})
 	if err != nil {
 		h.t.Fatal(err)

@@ -62,7 +62,17 @@ type Config struct {
 	// OnPage, when set, is called for every page received, with its domain and records. It may
 	// be called from several goroutines at once.
 	OnPage func(domain string, records int)
+	// Reconcile makes every window's rows equal to a complete read of it (backfill
+	// --reconcile): each window is read as one page holding fewer records than a page (split
+	// until it does; provably complete whatever the API's order), and its commit moves the
+	// rows that read does not account for to callback_records_removed (load.Prune) with
+	// ReconcileReason. A window that cannot be read so (one second holding a page or more)
+	// fails the domain and removes nothing.
+	Reconcile bool
 }
+
+// ReconcileReason is callback_records_removed.reason for rows a reconciling backfill removes.
+const ReconcileReason = "not in a complete read of its window (backfill --reconcile)"
 
 // WindowEvent describes a committed window.
 type WindowEvent struct {
@@ -339,6 +349,9 @@ func (p *Pipeline) logDomain(st *domainRun, res DomainResult) {
 		zap.Int64("requests", st.stats.Requests.Load()), zap.Int64("retries", st.stats.Retries.Load()),
 		zap.Int("windows", st.win), zap.Duration("duration", time.Since(st.started)),
 	}
+	if p.cfg.Reconcile {
+		fields = append(fields, zap.Int64("records_removed", st.counts.Removed))
+	}
 	if !res.Read.Start.IsZero() {
 		fields = append(fields, zap.Time("range_start", res.Read.Start), zap.Time("range_end", res.Read.End))
 	}
@@ -392,8 +405,12 @@ func (p *Pipeline) window(ctx context.Context, st *domainRun, w extract.Range) e
 		}
 		st.sizer.Observe(w.End.Sub(w.Start), first.TotalCount)
 		canSplit := w.End.Sub(w.Start) >= 2*time.Second
-		if first.TotalCount > st.sizer.MaxRecords() && canSplit {
-			n := (first.TotalCount + st.sizer.TargetPages*p.cfg.PageSize - 1) / (st.sizer.TargetPages * p.cfg.PageSize)
+		maxRecords, perPart := st.sizer.MaxRecords(), st.sizer.TargetPages*p.cfg.PageSize
+		if p.cfg.Reconcile {
+			maxRecords, perPart = p.cfg.PageSize-1, max(1, p.cfg.PageSize/2)
+		}
+		if first.TotalCount > maxRecords && canSplit {
+			n := (first.TotalCount + perPart - 1) / perPart
 			parts := extract.Split(w, max(n, 2))
 			st.log.Debug("window too dense, splitting", zap.Time("window_start", w.Start), zap.Time("window_end", w.End),
 				zap.Int("total_count", first.TotalCount), zap.Int("parts", len(parts)))
@@ -403,6 +420,10 @@ func (p *Pipeline) window(ctx context.Context, st *domainRun, w extract.Range) e
 				}
 			}
 			return nil
+		}
+		if first.TotalCount > maxRecords && p.cfg.Reconcile {
+			return fmt.Errorf("window %s of %s holds %d records in one second, a page or more (page size %d): a reconciling backfill cannot read it provably complete; nothing of it was removed",
+				w, st.key.Domain, first.TotalCount, p.cfg.PageSize)
 		}
 		if first.TotalCount > extract.MaxPageNum*p.cfg.PageSize {
 			return fmt.Errorf("window %s of %s holds %d records in one second: more than the API can page through (%d pages of %d)",
@@ -440,6 +461,12 @@ func (p *Pipeline) load(ctx context.Context, st *domainRun, q extract.Query, w e
 	if st.mode == ModeSync {
 		end := w.End
 		opts.Advance = &end
+	}
+	if p.cfg.Reconcile {
+		// The window's query covers [Start, End], both seconds included: the range ends just
+		// after End at the database's precision.
+		opts.Prune = &load.Prune{Start: w.Start, End: w.End.Add(time.Microsecond), App: p.cfg.Filter.App,
+			Stream: p.cfg.Filter.Stream, EventTypes: p.cfg.Filter.EventTypes, Reason: ReconcileReason}
 	}
 	tx, err := p.cfg.Store.BeginWindow(ctx, opts)
 	if err != nil {
@@ -488,6 +515,7 @@ func (p *Pipeline) load(ctx context.Context, st *domainRun, q extract.Query, w e
 	st.counts.Updated += counts.Updated
 	st.counts.Unchanged += counts.Unchanged
 	st.counts.Rejected += counts.Rejected
+	st.counts.Removed += counts.Removed
 	st.log.Debug("window committed", zap.Time("window_start", w.Start), zap.Time("window_end", w.End),
 		zap.Int("pages", extract.Pages(first.TotalCount, p.cfg.PageSize)), zap.Int64("records", records),
 		zap.String("request_id", first.RequestID),

@@ -58,6 +58,7 @@ type BackfillCmd struct {
 	Domain      []string `name:"domain" help:"Domain to backfill (repeatable); default: CBARCHIVE_DOMAINS or every domain of the account."`
 	DryRun      bool     `name:"dry-run" help:"Print the plan (windows, estimated requests and minutes) and touch nothing."`
 	LockTimeout Duration `name:"lock-timeout" default:"10m" help:"How long to wait for a domain another run is archiving."`
+	Reconcile   bool     `name:"reconcile" help:"Make the range's rows equal to a complete read: each window is read provably complete (one page, split until it fits) and rows that read does not account for (phantom copies of an earlier faulty read) move to callback_records_removed with the run id and the reason, never simply deleted. Missing records are added and changed ones updated as always."`
 }
 
 // Run backfills the range.
@@ -102,6 +103,7 @@ func (c *BackfillCmd) Run(e *env, s *Settings) error {
 		o.LockTimeout = c.LockTimeout.D()
 		o.OnWindow = bar.window
 		o.OnPage = bar.page
+		o.Reconcile = c.Reconcile
 	})
 	if err != nil {
 		return a.abort(e, err)
@@ -109,6 +111,9 @@ func (c *BackfillCmd) Run(e *env, s *Settings) error {
 	bar.start(plan, len(domains))
 	res := p.Backfill(e.ctx, domains, plan)
 	bar.done()
+	if c.Reconcile {
+		refreshAfterRemoval(e, a, res, plan.Read)
+	}
 	if e.ctx.Err() != nil {
 		fmt.Fprintf(e.stderr, "backfill stopped; committed windows are kept and re-reading them is free. To resume, run the same command again:\n  cbarchive %s\n",
 			strings.Join(os.Args[1:], " "))
