@@ -132,6 +132,7 @@ type archive struct {
 	// pushgateway, when set, receives the run's metrics at its end.
 	pushgateway string
 	started     time.Time
+	filterKey   string // the settings' filter, as sync_runs and sync_checkpoints key it
 	// runRows says whether the command records itself in sync_runs (sync and backfill do;
 	// verify only reads).
 	runRows bool
@@ -148,7 +149,8 @@ func openArchive(e *env, s *Settings, cmd string) (*archive, error) {
 	}
 	runID := newRunID()
 	log := newLogger(e.stderr, s.LogLevel, s.LogFormat).With(zap.String("run_id", runID))
-	a := &archive{runID: runID, log: log, cmd: cmd, pushgateway: s.Pushgateway, started: time.Now(), runRows: cmd != "verify"}
+	a := &archive{runID: runID, log: log, cmd: cmd, pushgateway: s.Pushgateway, started: time.Now(), runRows: cmd != "verify",
+		filterKey: s.filter().Key()}
 	store, err := openStore(e, s)
 	if err != nil {
 		return nil, a.abort(e, err)
@@ -361,6 +363,27 @@ func (a *archive) pushMetrics(e *env, res pipeline.Result, started time.Time) {
 	a.log.Info("metrics pushed", zap.String("command", a.cmd))
 }
 
+// recordEarlyFailures writes a sync_runs row for each domain that failed before the pipeline
+// recorded its run (its lock or its checkpoint could not be read: no range was planned), so that
+// every failure leaves a trace that status shows.
+func (a *archive) recordEarlyFailures(e *env, failed []pipeline.DomainResult) {
+	ctx := context.WithoutCancel(e.ctx)
+	filterKey := a.filterKey
+	for _, d := range failed {
+		if !d.Read.Start.IsZero() || d.Err == nil {
+			continue
+		}
+		err := a.store.StartRun(ctx, load.Run{RunID: a.runID, Command: a.cmd, Domain: d.Domain, FilterKey: filterKey})
+		if err == nil {
+			err = a.store.FinishRun(ctx, a.runID, d.Domain, filterKey, load.RunResult{Outcome: load.OutcomeFailed,
+				Requests: d.Requests, Retries: d.Retries, Err: d.Err.Error()})
+		}
+		if err != nil {
+			a.log.Warn("could not record the domain's failure in sync_runs", zap.String("domain", d.Domain), zap.Error(err))
+		}
+	}
+}
+
 // finish logs the run's summary ("run finished") and turns failures into the exit code.
 func (a *archive) finish(e *env, res pipeline.Result) error {
 	var total load.Counts
@@ -392,6 +415,7 @@ func (a *archive) finish(e *env, res pipeline.Result) error {
 		}
 	}
 	failed := res.Failed()
+	a.recordEarlyFailures(e, failed)
 	switch {
 	case len(failed) > 0:
 		var names []string

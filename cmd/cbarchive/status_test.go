@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/cbarchive/cbarchive/livesim"
+	"github.com/cbarchive/cbarchive/load"
 )
 
 func TestErrorCellShowsTheCauseFirstAndCutsAtTheEnd(t *testing.T) {
@@ -101,4 +103,34 @@ func countRuns(t *testing.T, dbURL, where string) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+func TestADomainThatFailsBeforeItsRunStartsIsRecorded(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, livesim.Config{Seed: 1, Domains: []string{"held.example.com"}, RecordsPerDay: 20, DaysBack: 1}, true)
+	ctx := context.Background()
+	store, err := load.Open(ctx, w.dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	// Another run holds the domain: a backfill that cannot get it fails before its range starts.
+	unlock, err := store.Lock(ctx, load.CheckpointKey{Domain: "held.example.com"}, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	start := time.Now().Add(-3 * time.Hour).UTC().Format(time.RFC3339)
+	end := time.Now().Add(-1 * time.Hour).UTC().Format(time.RFC3339)
+	res := w.run(nil, "backfill", "--start", start, "--end", end, "--lock-timeout", "1s")
+	if res.code != 1 {
+		t.Fatalf("backfill of a held domain: exit %d, want 1\n%s", res.code, res.all())
+	}
+	if n := countRuns(t, w.dbURL, "domain = 'held.example.com' AND command = 'backfill' AND outcome = 'failed' AND error LIKE '%lock%'"); n != 1 {
+		t.Errorf("%d failed backfill rows for the held domain, want 1", n)
+	}
+	st := w.run(nil, "status")
+	if !strings.Contains(st.stdout, "held.example.com") || !strings.Contains(st.stdout, "failed") {
+		t.Errorf("status does not show the failed domain:\n%s", st.all())
+	}
 }
