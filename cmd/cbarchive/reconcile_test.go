@@ -6,64 +6,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
+	"github.com/cbarchive/cbarchive/callback"
 	"github.com/cbarchive/cbarchive/internal/archivetest"
 	"github.com/cbarchive/cbarchive/livesim"
 	"github.com/cbarchive/cbarchive/load"
 )
-
-// Ways to make an archive wrong on purpose, each on $3 rows of [$1, $2).
-var corruptions = []struct{ name, sql string }{
-	// Phantom copies, as a faulty read leaves them: the same record again under the next ordinal.
-	{"phantom copies", `
-CREATE TEMP TABLE phantom ON COMMIT DROP AS
-	SELECT * FROM callback_records c WHERE callback_time >= $1 AND callback_time < $2
-	  AND NOT EXISTS (SELECT 1 FROM callback_records o WHERE o.domain = c.domain AND o.callback_time = c.callback_time
-	                  AND o.identity_hash = c.identity_hash AND o.ordinal = c.ordinal + 1)
-	ORDER BY callback_time, identity_hash LIMIT $3;
-UPDATE phantom SET ordinal = ordinal + 1;
-INSERT INTO callback_records SELECT * FROM phantom`},
-	// A phantom of an identity the API does not hold.
-	{"foreign identity", `
-CREATE TEMP TABLE foreign_row ON COMMIT DROP AS
-	SELECT * FROM callback_records WHERE callback_time >= $1 AND callback_time < $2 ORDER BY callback_time, identity_hash LIMIT $3;
-UPDATE foreign_row SET identity_hash = sha256(identity_hash), request_body = 'phantom';
-INSERT INTO callback_records SELECT * FROM foreign_row`},
-	// Lost records.
-	{"deleted", `
-DELETE FROM callback_records WHERE (domain, callback_time, identity_hash, ordinal) IN (
-	SELECT domain, callback_time, identity_hash, ordinal FROM callback_records
-	WHERE callback_time >= $1 AND callback_time < $2 ORDER BY callback_time, identity_hash LIMIT $3)`},
-	// A response side that no longer matches the API's.
-	{"changed", `
-UPDATE callback_records SET status = 'fail', response_code = 599, content_hash = sha256(content_hash)
-WHERE (domain, callback_time, identity_hash, ordinal) IN (
-	SELECT domain, callback_time, identity_hash, ordinal FROM callback_records
-	WHERE callback_time >= $1 AND callback_time < $2 ORDER BY callback_time, identity_hash LIMIT $3)`},
-}
-
-func corrupt(t *testing.T, conn *pgx.Conn, sql string, from, to time.Time, n int) {
-	t.Helper()
-	ctx := context.Background()
-	tx, err := conn.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = tx.Rollback(ctx) }()
-	for _, stmt := range strings.Split(sql, ";") {
-		args := []any{from, to, n}
-		if !strings.Contains(stmt, "$1") {
-			args = nil
-		}
-		if _, err := tx.Exec(ctx, stmt, args...); err != nil {
-			t.Fatalf("%s: %v", stmt, err)
-		}
-	}
-	if err := tx.Commit(ctx); err != nil {
-		t.Fatal(err)
-	}
-}
 
 func TestVerifyContentFindsAWrongArchiveAndReconcileRepairsIt(t *testing.T) {
 	t.Parallel()
@@ -94,20 +41,32 @@ func TestVerifyContentFindsAWrongArchiveAndReconcileRepairsIt(t *testing.T) {
 	}
 
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, w.dbURL)
+	store, err := load.Open(ctx, w.dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close(ctx)
-	// Each kind of damage in its own four hours of the range.
-	counts := []int{3, 1, 2, 2}
-	for i, c := range corruptions {
+	defer store.Close()
+	// Each kind of damage in its own four hours of the range, on records of unique identity:
+	// 3 phantom copies, 1 record of an identity the API lacks, 2 lost, 2 with another response
+	// side.
+	part := func(i int) []callback.Record {
 		at := from.Add(time.Duration(i) * 4 * time.Hour)
-		corrupt(t, conn, c.sql, at, at.Add(4*time.Hour), counts[i])
+		return archivetest.Unique(w.sim.Records(d, at, at.Add(4*time.Hour-time.Second)))
 	}
+	phantoms := part(0)[:3]
+	archivetest.LoadRead(t, store, d, phantoms[0], phantoms[0], phantoms[1], phantoms[1], phantoms[2], phantoms[2])
+	archivetest.LoadRead(t, store, d, archivetest.Foreign(part(1)[0]))
+	damage := func() {
+		t.Helper()
+		at := from.Add(8 * time.Hour)
+		archivetest.DeleteRows(t, w.dbURL, d, at, at.Add(4*time.Hour), 2)
+		changed := part(3)[:2]
+		archivetest.LoadRead(t, store, d, archivetest.Changed(changed[0]), archivetest.Changed(changed[1]))
+	}
+	damage()
 	res := w.run(nil, verify...)
 	for _, want := range []string{"DIFFERENT", "2 missing, 4 extra, 2 changed", "backfill --reconcile",
-		"MISSING " + d, "EXTRA " + d, "CHANGED " + d, "status=fail code=599"} {
+		"MISSING " + d, "EXTRA " + d, "CHANGED " + d, "archive status=fail code=599, API status="} {
 		if !strings.Contains(res.stdout, want) {
 			t.Errorf("verify --content of a wrong archive does not say %q", want)
 		}
@@ -136,8 +95,7 @@ func TestVerifyContentFindsAWrongArchiveAndReconcileRepairsIt(t *testing.T) {
 	if res := w.run(nil, verify...); res.code != 1 || !strings.Contains(res.stdout, "0 missing, 4 extra, 0 changed") {
 		t.Fatalf("verify --content after a plain backfill: exit %d, want 1 with the 4 phantoms left\n%s", res.code, res.all())
 	}
-	corrupt(t, conn, corruptions[2].sql, from.Add(8*time.Hour), from.Add(12*time.Hour), 2)
-	corrupt(t, conn, corruptions[3].sql, from.Add(12*time.Hour), from.Add(16*time.Hour), 2)
+	damage()
 	res = w.run(nil, append(backfill, "--reconcile")...)
 	if res.code != 0 || !strings.Contains(res.stderr, `"records_removed":4`) {
 		t.Fatalf("backfill --reconcile: exit %d, want 0 and 4 records removed\n%s", res.code, res.all())
@@ -147,8 +105,8 @@ func TestVerifyContentFindsAWrongArchiveAndReconcileRepairsIt(t *testing.T) {
 	}
 	archivetest.AssertExact(t, w.dbURL, w.sim, d, from, to.Add(-time.Nanosecond))
 	var removed, withRun int
-	if err := conn.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE run_id <> '' AND reason LIKE '%reconcile%'
-		AND record ? 'raw') FROM callback_records_removed`).Scan(&removed, &withRun); err != nil {
+	if err := store.Pool().QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE run_id <> '' AND reason LIKE '%reconcile%'
+		AND record->>'request_body' IS NOT NULL) FROM callback_records_removed`).Scan(&removed, &withRun); err != nil {
 		t.Fatal(err)
 	}
 	if removed != 4 || withRun != 4 {
