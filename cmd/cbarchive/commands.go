@@ -53,8 +53,8 @@ func (c *SyncCmd) Run(e *env, s *Settings) error {
 
 // BackfillCmd re-archives a past range.
 type BackfillCmd struct {
-	Start       string   `name:"start" required:"" help:"Start of the range (RFC3339)."`
-	End         string   `name:"end" required:"" help:"End of the range (RFC3339)."`
+	Start       string   `name:"start" required:"" help:"Start of the range (RFC3339), included; the same instants as verify's."`
+	End         string   `name:"end" required:"" help:"End of the range (RFC3339), its second included; the same instants as verify's."`
 	Domain      []string `name:"domain" help:"Domain to backfill (repeatable); default: CBARCHIVE_DOMAINS or every domain of the account."`
 	DryRun      bool     `name:"dry-run" help:"Print the plan (windows, estimated requests and minutes) and touch nothing."`
 	LockTimeout Duration `name:"lock-timeout" default:"10m" help:"How long to wait for a domain another run is archiving."`
