@@ -126,6 +126,9 @@ func (c *StatusCmd) Run(e *env, s *Settings) error {
 			filter = "-"
 		}
 		wm, lag := "none yet", "-"
+		if d.Domain == runLevelDomain {
+			wm = "-"
+		}
 		if d.Watermark != nil {
 			wm, lag = *d.Watermark, (time.Duration(*d.LagSeconds) * time.Second).String()
 		}

@@ -53,7 +53,8 @@ func TestEveryFailedRunLeavesATraceThatStatusShows(t *testing.T) {
 		t.Errorf("%d run-level failed rows in sync_runs, want 1", n)
 	}
 	table := w.run(nil, "status")
-	if table.code != 0 || !strings.Contains(table.stdout, "(before any domain)") || !strings.Contains(table.stdout, "failed   SignatureDoesNotMatch: list domains (ListDomainDetail)") {
+	if table.code != 0 || !strings.Contains(table.stdout, "(before any domain)") || !strings.Contains(table.stdout, "(before any domain)  -       -          -    ") ||
+		!strings.Contains(table.stdout, "failed   SignatureDoesNotMatch: list domains (ListDomainDetail)") {
 		t.Errorf("status after a failed discovery: exit %d\n%s", table.code, table.all())
 	}
 
