@@ -101,20 +101,20 @@ func TestOneDayQueriesPruneToOnePartitionAndUseAnIndex(t *testing.T) {
 			name: "failures of a day on every domain: the partial index of failures",
 			sql: `SELECT domain, address, count(*) FROM callback_failures
 				WHERE callback_time >= '2025-06-11 00:00Z' AND callback_time < '2025-06-12 00:00Z' GROUP BY 1, 2`,
-			wantIndex: "callback_records_failed",
+			wantIndex: "callback_store_failed",
 		},
 		{
 			name: "the function written in a query: the partial index of failures",
 			sql: `SELECT count(*) FROM callback_records
 				WHERE callback_time >= '2025-06-11 00:00Z' AND callback_time < '2025-06-12 00:00Z'
 				  AND cbarchive_failed(status, response_code, error_code, error_message)`,
-			wantIndex: "callback_records_failed",
+			wantIndex: "callback_store_failed",
 		},
 		{
 			name: "one domain's day: the unique key",
 			sql: `SELECT status, count(*) FROM callback_records WHERE domain = 'push.beta.example'
 				AND callback_time >= '2025-06-11 00:00Z' AND callback_time < '2025-06-12 00:00Z' GROUP BY 1`,
-			wantIndex: "callback_records_key",
+			wantIndex: "callback_store_key",
 		},
 		{
 			name: "one stream's push events of a day: the push index",
@@ -122,13 +122,13 @@ func TestOneDayQueriesPruneToOnePartitionAndUseAnIndex(t *testing.T) {
 				WHERE domain = 'push.alpha.example' AND app = 'live' AND stream = 'cam-1'
 				  AND event_type IN ('push_start', 'push_end')
 				  AND callback_time >= '2025-06-11 00:00Z' AND callback_time < '2025-06-12 00:00Z'`,
-			wantIndex: "callback_records_push_stream",
+			wantIndex: "callback_store_push_stream",
 		},
 		{
 			name: "sessions started in a day: pruned outer scan, pairing through the push index",
 			sql: `SELECT * FROM push_sessions WHERE domain = 'push.alpha.example'
 				AND started_at >= '2025-06-11 00:00Z' AND started_at < '2025-06-12 00:00Z' AND ended_at IS NULL`,
-			wantIndex: "callback_records_push_stream",
+			wantIndex: "callback_store_push_stream",
 			outerOnly: true,
 		},
 	}
@@ -152,12 +152,12 @@ func TestOneDayQueriesPruneToOnePartitionAndUseAnIndex(t *testing.T) {
 			}
 			var parts []string
 			for _, r := range rels {
-				if strings.HasPrefix(r, "callback_records_y") {
+				if strings.HasPrefix(r, "callback_store_y") {
 					parts = append(parts, r)
 				}
 			}
-			if !slices.Equal(parts, []string{"callback_records_y2025m06"}) {
-				t.Errorf("plan scans partitions %v, want only callback_records_y2025m06", parts)
+			if !slices.Equal(parts, []string{"callback_store_y2025m06"}) {
+				t.Errorf("plan scans partitions %v, want only callback_store_y2025m06", parts)
 			}
 		})
 	}

@@ -4,12 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"io"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/pressly/goose/v3"
 
 	"github.com/cbarchive/cbarchive/internal/pgtest"
 	"github.com/cbarchive/cbarchive/migrations"
@@ -47,7 +47,7 @@ func TestReaderRoleReadsOnly(t *testing.T) {
 		}
 	}
 	// A partition created after the grant is read through the parent.
-	if _, err := s.pool.Exec(ctx, `CREATE TABLE callback_records_y2025m08 PARTITION OF callback_records
+	if _, err := s.pool.Exec(ctx, `CREATE TABLE callback_store_y2025m08 PARTITION OF callback_store
 		FOR VALUES FROM ('2025-08-01 00:00Z') TO ('2025-09-01 00:00Z')`); err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +55,7 @@ func TestReaderRoleReadsOnly(t *testing.T) {
 		t.Errorf("reader cannot read a new partition through the parent: %v", err)
 	}
 	for _, stmt := range []string{
-		`INSERT INTO callback_records SELECT * FROM callback_records LIMIT 1`,
+		`INSERT INTO callback_records (domain, status) SELECT domain, status FROM callback_records LIMIT 1`,
 		`UPDATE callback_records SET status = 'x'`,
 		`DELETE FROM callback_records`,
 		`INSERT INTO sync_checkpoints (domain, first_start, watermark) VALUES ('x', now(), now())`,
@@ -64,7 +64,8 @@ func TestReaderRoleReadsOnly(t *testing.T) {
 		`DELETE FROM callback_hourly`,
 		`SELECT * FROM rate_budget_members`,
 		`SELECT * FROM goose_db_version`,
-		`SELECT * FROM callback_records_y2025m06 LIMIT 1`,
+		`SELECT * FROM callback_store_y2025m06 LIMIT 1`,
+		`SELECT * FROM callback_store LIMIT 1`,
 		`SELECT cbarchive_refresh_analytics()`,
 		`CREATE TABLE reader_scratch (x int)`,
 	} {
@@ -85,7 +86,7 @@ func TestReaderRoleMigrationDownKeepsOtherDatabases(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	p, err := goose.NewProvider(goose.DialectPostgres, db, migrations.FS)
+	p, err := migrations.NewProvider(db, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,11 +131,11 @@ func TestRefreshAnalyticsIncremental(t *testing.T) {
 	}
 	// A sync run archives 3 failed callbacks in that hour.
 	if _, err := s.pool.Exec(ctx, `
-		INSERT INTO callback_records (domain, app, stream, event_type, callback_time, method, address, status,
-			request_body, response_body, error_code, error_message, raw, identity_hash, ordinal, content_hash, rules_version)
+		INSERT INTO callback_store (domain, app, stream, event_type, callback_time, method, address, status,
+			request_body, response_header, response_body, error_code, error_message, identity_hash, ordinal, flags, rules_version)
 		SELECT 'push.alpha.example', 'live', 'cam-9', 'snapshot_event', $1::timestamptz + i * interval '1 minute', 'post',
-			'https://hooks.push.alpha.example/live/snapshot', 'fail', '{}', '', 'x', 'y', '{}',
-			decode(md5('new' || i), 'hex'), 0, decode(md5('c' || i), 'hex'), 1
+			'https://hooks.push.alpha.example/live/snapshot', 'fail', '{}', '', '', 'x', 'y',
+			i, 0, 16, 1
 		FROM generate_series(1, 3) i`, hour); err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package analytics
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -166,20 +167,22 @@ func newSeeded(t *testing.T) seeded {
 	pool, url := pgtest.NewPool(t)
 	rows := seedRows()
 	for _, m := range []struct{ name, from, to string }{
-		{"callback_records_y2025m05", "2025-05-01", "2025-06-01"},
-		{"callback_records_y2025m06", "2025-06-01", "2025-07-01"},
-		{"callback_records_y2025m07", "2025-07-01", "2025-08-01"},
+		{"callback_store_y2025m05", "2025-05-01", "2025-06-01"},
+		{"callback_store_y2025m06", "2025-06-01", "2025-07-01"},
+		{"callback_store_y2025m07", "2025-07-01", "2025-08-01"},
 	} {
-		q := fmt.Sprintf(`CREATE TABLE %s PARTITION OF callback_records FOR VALUES FROM ('%s 00:00Z') TO ('%s 00:00Z')`, m.name, m.from, m.to)
+		q := fmt.Sprintf(`CREATE TABLE %s PARTITION OF callback_store FOR VALUES FROM ('%s 00:00Z') TO ('%s 00:00Z')`, m.name, m.from, m.to)
 		if _, err := pool.Exec(ctx, q); err != nil {
 			t.Fatal(err)
 		}
 	}
+	// Straight into the table under the view callback_records: the request body is JSON (flags
+	// 16: request_body_json is its cast), latency_ms is response_time − callback_time.
 	cols := []string{"domain", "app", "stream", "event_type", "callback_time", "method", "address", "status",
-		"request_body", "request_body_json", "response_code", "response_status_line", "response_headers",
-		"response_body", "response_time", "latency_ms", "error_code", "error_message", "raw",
-		"identity_hash", "ordinal", "content_hash", "rules_version"}
-	_, err := pool.CopyFrom(ctx, pgx.Identifier{"callback_records"}, cols, pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
+		"request_body", "response_code", "response_status_line", "response_headers", "response_header",
+		"response_body", "response_time", "error_code", "error_message",
+		"identity_hash", "ordinal", "flags", "rules_version"}
+	_, err := pool.CopyFrom(ctx, pgx.Identifier{"callback_store"}, cols, pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
 		r := rows[i]
 		body := fmt.Sprintf(`{"event":%q,"domain":%q,"app":%q,"stream":%q,"timestamp":%d}`, r.Event, r.Domain, r.App, r.Stream, r.Time.Unix())
 		var respTime *time.Time
@@ -187,12 +190,15 @@ func newSeeded(t *testing.T) seeded {
 			rt := r.Time.Add(time.Duration(*r.Latency) * time.Millisecond)
 			respTime = &rt
 		}
-		id := sha256.Sum256([]byte(body + r.Time.String()))
-		content := sha256.Sum256([]byte(body + r.Status + strconv.Itoa(i)))
+		id := sha256.Sum256([]byte(body + r.Time.String() + strconv.Itoa(i)))
+		header := ""
+		if r.StatusLine != nil {
+			header = *r.StatusLine
+		}
 		return []any{r.Domain, r.App, r.Stream, r.Event, r.Time, "post", r.Address, r.Status,
-			body, json.RawMessage(body), r.Code, r.StatusLine, json.RawMessage(`{}`),
-			r.RespBody, respTime, r.Latency, r.ErrCode, r.ErrMsg, json.RawMessage(`{}`),
-			id[:], 0, content[:], 1}, nil
+			body, r.Code, r.StatusLine, json.RawMessage(`{}`), header,
+			r.RespBody, respTime, r.ErrCode, r.ErrMsg,
+			int64(binary.BigEndian.Uint64(id[:8])), 0, int16(16), 1}, nil
 	}))
 	if err != nil {
 		t.Fatalf("seed callback_records: %v", err)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/cbarchive/cbarchive/callback"
 	"github.com/cbarchive/cbarchive/transform"
 )
 
@@ -18,56 +19,56 @@ const (
 	benchPageRows   = 1_000
 )
 
-// benchRows builds n realistic rows (~1.7 KB each: JSON request body, headers, response body
-// and raw record) with callback times starting at base, one per 10 ms.
+// benchRows builds n realistic rows (JSON request body of ~600 bytes, headers, response body)
+// by normalizing records, with callback times starting at base, one per 10 ms.
 func benchRows(base time.Time, n int) []transform.Row {
 	rows := make([]transform.Row, n)
-	code := int32(200)
-	statusLine := "HTTP/1.1 200 OK"
 	for i := range rows {
 		at := base.Add(time.Duration(i) * 10 * time.Millisecond).UTC()
 		resp := at.Add(37 * time.Millisecond)
-		lat := int64(37)
 		stream := fmt.Sprintf("stream-%06d", i%5000)
 		body := fmt.Sprintf(`{"event":"publish","app":"live","stream":%q,"domain":"push.example.com",`+
 			`"client_ip":"203.0.113.%d","server_ip":"198.51.100.7","timestamp":%d,"param":"token=%x&expire=%d",`+
 			`"vhost":"push.example.com","session_id":"%x","codec":{"video":"h264","audio":"aac","width":1920,"height":1080,"fps":30},`+
 			`"extra":{"region":"cn-north-1","node":"edge-%03d","tags":["a","b","c"]}}`,
 			stream, i%250, at.Unix(), sha256.Sum256([]byte(stream)), at.Unix()+3600, sha256.Sum256([]byte(at.String())), i%100)
-		headers := `{"content-type":"application/json; charset=utf-8","content-length":"27","date":"` +
-			resp.Format(time.RFC1123) + `","server":"nginx/1.25.3","x-request-id":"` + fmt.Sprintf("%x", sha256.Sum256([]byte(body)))[:32] +
-			`","connection":"keep-alive","cache-control":"no-store"}`
-		respBody := `{"code":0,"message":"success"}`
-		raw := fmt.Sprintf(`{"Domain":"push.example.com","App":"live","Stream":%q,"CallbackTime":%q,`+
-			`"CallbackEventType":"publish","CallbackMethod":"POST","CallbackAddress":"https://hooks.example.com/live/callback",`+
-			`"CallbackStatus":"success","CallbackBody":%q,"CallbackResponseCode":"200","CallbackResponseHeader":%q,`+
-			`"CallbackResponseBody":%q,"CallbackResponseTime":%q,"CallbackErrorCode":"","CallbackErrorMessage":""}`,
-			stream, at.Format(time.RFC3339Nano), body,
-			"HTTP/1.1 200 OK\r\nContent-Type: application/json; charset=utf-8\r\nServer: nginx/1.25.3", respBody, resp.Format(time.RFC3339Nano))
-		id := sha256.Sum256([]byte("id|" + at.String() + "|" + body))
-		content := sha256.Sum256([]byte(raw))
-		rows[i] = transform.Row{
-			Domain: "push.example.com", App: "live", Stream: stream, EventType: "publish",
-			CallbackTime: at, Method: "POST", Address: "https://hooks.example.com/live/callback",
-			Status: "success", RequestBody: body, RequestBodyJSON: []byte(body),
-			ResponseCode: &code, ResponseStatusLine: &statusLine, ResponseHeaders: []byte(headers),
-			ResponseBody: respBody, ResponseBodyJSON: []byte(respBody), ResponseTime: &resp, LatencyMS: &lat,
-			Raw: []byte(raw), IdentityHash: id[:], ContentHash: content[:], RulesVersion: transform.RulesVersion,
+		row, err := transform.Normalize(callback.Record{
+			Domain: "push.example.com", App: "live", Stream: stream,
+			CallbackTime: at.In(cst).Format("2006-01-02T15:04:05.000Z07:00"), CallbackEventType: "publish",
+			CallbackMethod: "POST", CallbackAddress: "https://hooks.example.com/live/callback", CallbackStatus: "success",
+			CallbackBody: body, CallbackResponseCode: "200",
+			CallbackResponseHeader: "HTTP/1.1 200 OK\r\nContent-Type: application/json; charset=utf-8\r\nServer: nginx/1.25.3\r\nX-Request-Id: " +
+				fmt.Sprintf("%x", sha256.Sum256([]byte(body)))[:32],
+			CallbackResponseBody: `{"code":0,"message":"success"}`,
+			CallbackResponseTime: resp.In(cst).Format("2006-01-02T15:04:05.000Z07:00"),
+		})
+		if err != nil {
+			panic(err)
 		}
+		rows[i] = row
 	}
 	return rows
 }
 
+var cst = time.FixedZone("", 8*3600)
+
+// rowSize is a row's bytes of stored column data.
 func rowSize(r *transform.Row) int {
-	return len(r.Domain) + len(r.App) + len(r.Stream) + len(r.EventType) + 8 + len(r.Method) + len(r.Address) +
-		len(r.Status) + len(r.RequestBody) + len(r.RequestBodyJSON) + 4 + len(*r.ResponseStatusLine) +
-		len(r.ResponseHeaders) + len(r.ResponseBody) + len(r.ResponseBodyJSON) + 8 + 8 + len(r.Raw) + 32 + 32 + 2 + 4
+	n := 8 + 8 + 8 + 8 + 8 + 4 + 4 + 2 + 2 // times, identity, ordinal, code, flags, version
+	for _, s := range []string{r.Domain, r.App, r.Stream, r.EventType, r.Method, r.Address, r.Status,
+		r.RequestBody, r.ResponseHeader, r.ResponseBody, r.ErrorCode, r.ErrorMessage} {
+		n += len(s)
+	}
+	if r.ResponseStatusLine != nil {
+		n += len(*r.ResponseStatusLine)
+	}
+	return n + len(r.ResponseHeaders) + len(r.Originals)
 }
 
-// rawColumns are the columns the raw COPY writes: staging's, less the two flags, plus ordinal.
-var rawColumns = append(append([]string{}, stagingColumns[:25]...), "ordinal")
+// rawColumns are the columns the raw COPY writes: storeColumns plus ordinal.
+var rawColumns = append(transform.ColumnNames(transform.StoreColumns), "ordinal")
 
-// rawSource copies rows straight into callback_records (ordinal 0: every row is distinct).
+// rawSource copies rows straight into callback_store (ordinal 0: every row is distinct).
 type rawSource struct {
 	rows []transform.Row
 	i    int
@@ -77,12 +78,7 @@ type rawSource struct {
 func (s *rawSource) Next() bool { s.i++; return s.i < len(s.rows) }
 func (s *rawSource) Err() error { return nil }
 func (s *rawSource) Values() ([]any, error) {
-	r := &s.rows[s.i]
-	s.vals = append(s.vals[:0], r.Domain, r.App, r.Stream, r.EventType, r.CallbackTime, r.Method,
-		r.Address, r.Status, r.RequestBody, r.RequestBodyJSON, r.ResponseCode, r.ResponseStatusLine,
-		r.ResponseHeaders, r.ResponseBody, r.ResponseBodyJSON, r.ResponseTime, r.LatencyMS,
-		r.ErrorCode, r.ErrorMessage, r.Raw, r.RawOriginal, r.Sanitized, r.IdentityHash,
-		r.ContentHash, r.RulesVersion, int32(0))
+	s.vals = append(transform.StoreValues(s.vals[:0], &s.rows[s.i]), int32(0))
 	return s.vals, nil
 }
 
@@ -130,7 +126,7 @@ func BenchmarkLoad(b *testing.B) {
 			err := pgx.BeginFunc(ctx, s.Pool(), func(tx pgx.Tx) error {
 				for p := 0; p < len(rows); p += benchPageRows {
 					src := &rawSource{rows: rows[p : p+benchPageRows], i: -1}
-					if _, err := tx.CopyFrom(ctx, pgx.Identifier{"callback_records"}, rawColumns, src); err != nil {
+					if _, err := tx.CopyFrom(ctx, pgx.Identifier{storeTable}, rawColumns, src); err != nil {
 						return err
 					}
 				}
@@ -209,7 +205,7 @@ func BenchmarkLoad(b *testing.B) {
 			archived[i] = window(i)
 			load(context.Background(), archived[i])
 		}
-		if _, err := s.Pool().Exec(context.Background(), `VACUUM ANALYZE callback_records`); err != nil {
+		if _, err := s.Pool().Exec(context.Background(), `VACUUM ANALYZE callback_store`); err != nil {
 			b.Fatal(err)
 		}
 		benchLoop(b, s, func(i int) []transform.Row { return archived[i%len(archived)] }, load,

@@ -17,7 +17,7 @@ func TestMergeProbesTheUniqueIndex(t *testing.T) {
 	old := benchRows(time.Date(2025, 5, 20, 0, 0, 0, 0, time.UTC), 2000)
 	loadWindow(t, s, testOpts("push.example.com"), old, 1000)
 	loadWindow(t, s, testOpts("push.example.com"), benchRows(time.Date(2025, 6, 20, 0, 0, 0, 0, time.UTC), 2000), 1000)
-	if _, err := s.Pool().Exec(ctx, `ANALYZE callback_records`); err != nil {
+	if _, err := s.Pool().Exec(ctx, `ANALYZE callback_store`); err != nil {
 		t.Fatal(err)
 	}
 	w, err := s.BeginWindow(ctx, testOpts("push.example.com"))
@@ -51,7 +51,7 @@ func TestMergeProbesTheUniqueIndex(t *testing.T) {
 	}
 	p := plan.String()
 	if !strings.Contains(p, "Anti Join") ||
-		!strings.Contains(p, "on callback_records_y2025m05_domain_callback_time_identity_has_key") ||
+		!strings.Contains(p, "on callback_store_y2025m05_domain_callback_time_identity_hash") ||
 		!strings.Contains(p, "Index Cond: ((domain = 'push.example.com'::text) AND (callback_time >=") ||
 		strings.Contains(p, "y2025m06") {
 		t.Fatalf("the anti-join does not probe May's unique index by domain and time:\n%s", p)

@@ -2,11 +2,10 @@ package load
 
 import (
 	"context"
-	"crypto/sha256"
-	"fmt"
 	"testing"
 	"time"
 
+	"github.com/cbarchive/cbarchive/callback"
 	"github.com/cbarchive/cbarchive/internal/pgtest"
 	"github.com/cbarchive/cbarchive/transform"
 )
@@ -23,34 +22,24 @@ func testStore(t testing.TB) (*Store, string) {
 	return s, url
 }
 
-// testRow builds a row by hand: identity from (domain, time, body), content adds status.
+// testRow normalizes a record whose identity is (domain, time, body) and whose response side
+// is status.
 func testRow(domain string, at time.Time, body, status string) transform.Row {
-	id := sha256.Sum256([]byte(fmt.Sprintf("%s|%s|%s", domain, at.UTC().Format(time.RFC3339Nano), body)))
-	content := sha256.Sum256([]byte(fmt.Sprintf("%x|%s", id, status)))
-	code := int32(200)
-	raw := fmt.Sprintf(`{"Domain":%q,"CallbackBody":%q,"CallbackStatus":%q}`, domain, body, status)
-	return transform.Row{
-		Domain:           domain,
-		App:              "live",
-		Stream:           "s1",
-		EventType:        "push",
-		CallbackTime:     at.UTC(),
-		Method:           "POST",
-		Address:          "http://example.test/cb",
-		Status:           status,
-		RequestBody:      body,
-		RequestBodyJSON:  nil,
-		ResponseCode:     &code,
-		ResponseHeaders:  []byte(`{"content-type":"application/json"}`),
-		ResponseBody:     `{"ok":true}`,
-		ResponseBodyJSON: []byte(`{"ok":true}`),
-		ErrorCode:        "",
-		ErrorMessage:     "",
-		Raw:              []byte(raw),
-		IdentityHash:     id[:],
-		ContentHash:      content[:],
-		RulesVersion:     transform.RulesVersion,
+	return testRowResponse(domain, at, body, status, `{"ok":true}`)
+}
+
+// testRowResponse is testRow with a response body.
+func testRowResponse(domain string, at time.Time, body, status, responseBody string) transform.Row {
+	row, err := transform.Normalize(callback.Record{
+		Domain: domain, App: "live", Stream: "s1", CallbackEventType: "push",
+		CallbackTime: at.UTC().Format(time.RFC3339Nano), CallbackMethod: "POST", CallbackAddress: "http://example.test/cb",
+		CallbackStatus: status, CallbackBody: body, CallbackResponseCode: "200",
+		CallbackResponseHeader: "Content-Type: application/json", CallbackResponseBody: responseBody,
+	})
+	if err != nil {
+		panic(err)
 	}
+	return row
 }
 
 // loadWindow stages rows in pages of pageSize and commits.

@@ -54,7 +54,7 @@ func Migrate(ctx context.Context, databaseURL string, direction string, w io.Wri
 		}
 		opts = append(opts, goose.WithSessionLocker(locker))
 	}
-	p, err := goose.NewProvider(goose.DialectPostgres, db, migrations.FS, opts...)
+	p, err := migrations.NewProvider(db, w, opts...)
 	if err != nil {
 		return fmt.Errorf("migrate: load embedded migrations: %w", err)
 	}
@@ -138,6 +138,7 @@ func embeddedVersions() ([]int64, error) {
 		}
 		vs = append(vs, v)
 	}
+	vs = append(vs, migrations.ConvertVersion) // the Go migration
 	slices.Sort(vs)
 	return vs, nil
 }

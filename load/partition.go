@@ -24,12 +24,15 @@ func (m month) start() time.Time {
 	return time.Date(int(m)/12, time.Month(int(m)%12+1), 1, 0, 0, 0, 0, time.UTC)
 }
 
-// PartitionName is the name of the callback_records partition holding t's month (UTC).
+// PartitionName is the name of the callback_store partition holding t's month (UTC).
 func PartitionName(t time.Time) string { return monthOf(t).name() }
 
-func (m month) name() string {
+func (m month) name() string { return m.partitionOf(storeTable) }
+
+// partitionOf is the name of table's partition for month m: table_yYYYYmMM.
+func (m month) partitionOf(table string) string {
 	s := m.start()
-	return fmt.Sprintf("callback_records_y%04dm%02d", s.Year(), int(s.Month()))
+	return fmt.Sprintf("%s_y%04dm%02d", table, s.Year(), int(s.Month()))
 }
 
 // advisoryKey turns a name into a key for pg_advisory_*lock, namespaced to cbarchive.
@@ -46,7 +49,7 @@ func advisoryKey(parts ...string) int64 {
 var partitionLockKey = advisoryKey("partitions")
 
 // partitionAttempts and partitionLockTimeout bound how long partition creation waits for its
-// lock on callback_records: CREATE TABLE … PARTITION OF needs an exclusive lock on the parent,
+// lock on callback_store: CREATE TABLE … PARTITION OF needs an exclusive lock on the parent,
 // and waiting behind a long analyst query would block every reader queued after it.
 const (
 	partitionAttempts    = 6
@@ -77,7 +80,7 @@ func (s *Store) ensurePartitions(ctx context.Context, months map[month]bool) err
 	defer conn.Close(context.WithoutCancel(ctx))
 
 	for attempt := 1; ; attempt++ {
-		err = createPartitions(ctx, conn, missing)
+		err = createPartitions(ctx, conn, storeTable, missing)
 		var pgErr *pgconn.PgError
 		if err == nil || attempt == partitionAttempts || !errors.As(err, &pgErr) || pgErr.Code != "55P03" {
 			break
@@ -99,7 +102,8 @@ func (s *Store) ensurePartitions(ctx context.Context, months map[month]bool) err
 	return nil
 }
 
-func createPartitions(ctx context.Context, conn *pgx.Conn, missing []month) error {
+// createPartitions creates table's partitions for the missing months, each if absent.
+func createPartitions(ctx context.Context, conn *pgx.Conn, table string, missing []month) error {
 	return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT set_config('lock_timeout', $1, true)`, partitionLockTimeout); err != nil {
 			return err
@@ -109,13 +113,13 @@ func createPartitions(ctx context.Context, conn *pgx.Conn, missing []month) erro
 		}
 		var schema string
 		if err := tx.QueryRow(ctx, `SELECT relnamespace::regnamespace::text FROM pg_class
-			WHERE oid = 'callback_records'::regclass`).Scan(&schema); err != nil {
+			WHERE oid = $1::regclass`, table).Scan(&schema); err != nil {
 			return err
 		}
 		for _, m := range missing {
-			name := pgx.Identifier{schema, m.name()}.Sanitize()
+			name := pgx.Identifier{schema, m.partitionOf(table)}.Sanitize()
 			sql := fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s PARTITION OF %s FOR VALUES FROM ('%s') TO ('%s')`,
-				name, pgx.Identifier{schema, "callback_records"}.Sanitize(),
+				name, pgx.Identifier{schema, table}.Sanitize(),
 				m.start().Format("2006-01-02 15:04:05Z07:00"), (m + 1).start().Format("2006-01-02 15:04:05Z07:00"))
 			if _, err := tx.Exec(ctx, sql); err != nil {
 				return err

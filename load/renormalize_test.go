@@ -36,8 +36,8 @@ func renormRows(t *testing.T, s *Store, n int) {
 	}
 }
 
-func derive(raw, rawOriginal []byte) (transform.Row, error) {
-	rec, err := transform.RecordFromRow(raw, rawOriginal)
+func derive(stored *transform.Row) (transform.Row, error) {
+	rec, err := transform.RecordFromRow(stored)
 	if err != nil {
 		return transform.Row{}, err
 	}
@@ -50,7 +50,7 @@ func TestRenormalizeRederivesOldRowsInPlaceAndResumes(t *testing.T) {
 	renormRows(t, s, 250)
 	ctx := context.Background()
 	var keysBefore string
-	if err := s.Pool().QueryRow(ctx, `SELECT string_agg(encode(identity_hash,'hex') || ordinal, ',' ORDER BY callback_time) FROM callback_records`).Scan(&keysBefore); err != nil {
+	if err := s.Pool().QueryRow(ctx, `SELECT string_agg(identity_hash::text || '/' || ordinal, ',' ORDER BY callback_time) FROM callback_records`).Scan(&keysBefore); err != nil {
 		t.Fatal(err)
 	}
 
@@ -76,7 +76,7 @@ func TestRenormalizeRederivesOldRowsInPlaceAndResumes(t *testing.T) {
 		t.Errorf("%d rows at an old version, %d with wrong columns after renormalize", old, bad)
 	}
 	var keysAfter string
-	if err := s.Pool().QueryRow(ctx, `SELECT string_agg(encode(identity_hash,'hex') || ordinal, ',' ORDER BY callback_time) FROM callback_records`).Scan(&keysAfter); err != nil {
+	if err := s.Pool().QueryRow(ctx, `SELECT string_agg(identity_hash::text || '/' || ordinal, ',' ORDER BY callback_time) FROM callback_records`).Scan(&keysAfter); err != nil {
 		t.Fatal(err)
 	}
 	if keysAfter != keysBefore {

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -74,27 +73,14 @@ type Window struct {
 
 const stagingTable = "cbarchive_staging"
 
-// stagingColumns is the order COPY sends; JSON columns are text here and cast to jsonb only for
-// the rows that are actually written, so re-reads never parse JSON.
-var stagingColumns = []string{
-	"domain", "app", "stream", "event_type", "callback_time", "method", "address", "status",
-	"request_body", "request_body_json", "response_code", "response_status_line",
-	"response_headers", "response_body", "response_body_json", "response_time", "latency_ms",
-	"error_code", "error_message", "raw", "raw_original", "sanitized", "identity_hash",
-	"content_hash", "rules_version", "request_body_is_json", "response_body_is_json",
-}
+// stagingColumns is the order COPY sends: storeColumns, then the record's content hash, which
+// only orders records of equal identity (their ordinals) and is not stored.
+var stagingColumns = append(transform.ColumnNames(transform.StoreColumns), "content_hash")
 
 // createStaging makes the connection's staging table on first use. ON COMMIT DELETE ROWS
 // empties it at every commit; a rollback discards its rows anyway.
-const createStaging = `CREATE TEMP TABLE IF NOT EXISTS ` + stagingTable + ` (
-	domain text, app text, stream text, event_type text, callback_time timestamptz,
-	method text, address text, status text, request_body text, request_body_json text,
-	response_code integer, response_status_line text, response_headers text,
-	response_body text, response_body_json text, response_time timestamptz, latency_ms bigint,
-	error_code text, error_message text, raw text, raw_original bytea, sanitized boolean,
-	identity_hash bytea, content_hash bytea, rules_version smallint,
-	request_body_is_json boolean, response_body_is_json boolean
-) WITH (toast_tuple_target = 8160) ON COMMIT DELETE ROWS`
+var createStaging = `CREATE TEMP TABLE IF NOT EXISTS ` + stagingTable + ` (` + stagingDefinition() +
+	`) WITH (toast_tuple_target = 8160) ON COMMIT DELETE ROWS`
 
 // BeginWindow acquires a connection, begins the window's transaction and prepares the staging
 // table. The caller must end it with Commit or Rollback.
@@ -149,7 +135,7 @@ func (w *Window) AddRows(ctx context.Context, rows []transform.Row) error {
 	}
 	for i := range rows {
 		r := &rows[i]
-		if len(r.IdentityHash) == 0 || len(r.ContentHash) == 0 {
+		if len(r.IdentityHash) < 8 || len(r.ContentHash) == 0 {
 			return w.fail(w.wrap(fmt.Errorf("row %d (callback_time %s) has no identity or content hash: a bug in transform",
 				i, r.CallbackTime.UTC().Format(time.RFC3339Nano))))
 		}
@@ -157,7 +143,7 @@ func (w *Window) AddRows(ctx context.Context, rows []transform.Row) error {
 			return w.fail(w.wrap(fmt.Errorf("row %d has no callback_time: a bug in transform", i)))
 		}
 	}
-	src := &rowSource{rows: rows, i: -1, vals: make([]any, len(stagingColumns))}
+	src := &rowSource{rows: rows, i: -1, vals: make([]any, 0, len(stagingColumns))}
 	n, err := w.tx.CopyFrom(ctx, pgx.Identifier{"pg_temp", stagingTable}, stagingColumns, src)
 	if err != nil {
 		return w.fail(w.wrap(fmt.Errorf("stage %d rows: %w", len(rows), translate(err))))
@@ -200,24 +186,8 @@ func (s *rowSource) Next() bool { s.i++; return s.i < len(s.rows) }
 func (s *rowSource) Err() error { return nil }
 func (s *rowSource) Values() ([]any, error) {
 	r := &s.rows[s.i]
-	v := s.vals
-	v[0], v[1], v[2], v[3] = r.Domain, r.App, r.Stream, r.EventType
-	v[4], v[5], v[6], v[7] = r.CallbackTime, r.Method, r.Address, r.Status
-	v[8], v[9], v[10], v[11] = r.RequestBody, r.RequestBodyJSON, r.ResponseCode, r.ResponseStatusLine
-	v[12], v[13], v[14], v[15] = r.ResponseHeaders, r.ResponseBody, r.ResponseBodyJSON, r.ResponseTime
-	v[16], v[17], v[18], v[19] = r.LatencyMS, r.ErrorCode, r.ErrorMessage, r.Raw
-	v[20], v[21], v[22], v[23] = r.RawOriginal, r.Sanitized, r.IdentityHash, r.ContentHash
-	v[24] = r.RulesVersion
-	// A JSON body column usually holds the body's own text: send it once, flagged, and let the
-	// INSERT cast the body (a third less to stage for typical rows).
-	v[25], v[26] = false, false
-	if r.RequestBodyJSON != nil && string(r.RequestBodyJSON) == r.RequestBody {
-		v[9], v[25] = nil, true
-	}
-	if r.ResponseBodyJSON != nil && string(r.ResponseBodyJSON) == r.ResponseBody {
-		v[14], v[26] = nil, true
-	}
-	return v, nil
+	s.vals = append(transform.StoreValues(s.vals[:0], r), r.ContentHash)
+	return s.vals, nil
 }
 
 // AddRejects keeps rejected records for Commit, which upserts them into callback_rejects.
@@ -340,12 +310,13 @@ func (w *Window) Rollback() {
 // mergeSQL numbers the staged rows, drops those archived unchanged and upserts the rest;
 // $1 and $2 bound the staged callback_time so that only the window's partitions are probed, and
 // $3 (the window's one domain, or NULL) makes the probe a range scan of the unique index, whose
-// leading column is domain, instead of a walk over the whole index.
-const mergeSQL = `
+// leading column is domain, instead of a walk over the whole index. A row is unchanged when
+// its content columns (storeColumn.content) equal the archived row's.
+var mergeSQL = `
 WITH numbered AS (
-	-- Sort only the key columns and the row's address, not the wide rows: a window of ~2 KB
+	-- Sort only the key columns and the row's address, not the wide rows: a window of large
 	-- rows would otherwise spill the sort to disk.
-	SELECT s.ctid AS tid, s.domain, s.callback_time, s.identity_hash, s.content_hash,
+	SELECT s.ctid AS tid,
 		(row_number() OVER (PARTITION BY s.domain, s.callback_time, s.identity_hash
 			ORDER BY s.content_hash) - 1)::integer AS ordinal
 	FROM pg_temp.` + stagingTable + ` s
@@ -356,41 +327,19 @@ WITH numbered AS (
 	FROM numbered n
 	CROSS JOIN LATERAL (SELECT * FROM pg_temp.` + stagingTable + ` x WHERE x.ctid = n.tid OFFSET 0) s
 	WHERE NOT EXISTS (
-		SELECT 1 FROM callback_records c
-		WHERE c.domain = n.domain AND c.callback_time = n.callback_time
-		  AND c.identity_hash = n.identity_hash AND c.ordinal = n.ordinal
-		  AND c.content_hash = n.content_hash
+		SELECT 1 FROM ` + storeTable + ` c
+		WHERE c.domain = s.domain AND c.callback_time = s.callback_time
+		  AND c.identity_hash = s.identity_hash AND c.ordinal = n.ordinal
 		  AND c.callback_time BETWEEN $1::timestamptz AND $2::timestamptz
-		  AND ($3::text IS NULL OR c.domain = $3::text))
+		  AND ($3::text IS NULL OR c.domain = $3::text)
+		  AND ` + sameContent("c", "s") + `)
 ), merged AS (
-	INSERT INTO callback_records AS r (
-		domain, app, stream, event_type, callback_time, method, address, status,
-		request_body, request_body_json, response_code, response_status_line,
-		response_headers, response_body, response_body_json, response_time, latency_ms,
-		error_code, error_message, raw, raw_original, sanitized, identity_hash, ordinal,
-		content_hash, rules_version)
-	SELECT domain, app, stream, event_type, callback_time, method, address, status,
-		request_body,
-		(CASE WHEN request_body_is_json THEN request_body ELSE request_body_json END)::jsonb, response_code, response_status_line,
-		coalesce(response_headers, '{}')::jsonb, response_body,
-		(CASE WHEN response_body_is_json THEN response_body ELSE response_body_json END)::jsonb,
-		response_time, latency_ms, error_code, error_message, raw::jsonb, raw_original,
-		coalesce(sanitized, false), identity_hash, ordinal, content_hash, rules_version
+	INSERT INTO ` + storeTable + ` AS r (` + strings.Join(transform.ColumnNames(transform.StoreColumns), ", ") + `, ordinal)
+	SELECT ` + selectExprs("") + `, ordinal
 	FROM changed
-	ON CONFLICT ON CONSTRAINT callback_records_key DO UPDATE SET
-		app = excluded.app, stream = excluded.stream, event_type = excluded.event_type,
-		method = excluded.method, address = excluded.address, status = excluded.status,
-		request_body = excluded.request_body, request_body_json = excluded.request_body_json,
-		response_code = excluded.response_code,
-		response_status_line = excluded.response_status_line,
-		response_headers = excluded.response_headers, response_body = excluded.response_body,
-		response_body_json = excluded.response_body_json,
-		response_time = excluded.response_time, latency_ms = excluded.latency_ms,
-		error_code = excluded.error_code, error_message = excluded.error_message,
-		raw = excluded.raw, raw_original = excluded.raw_original,
-		sanitized = excluded.sanitized, content_hash = excluded.content_hash,
-		rules_version = excluded.rules_version, updated_at = now()
-	WHERE r.content_hash IS DISTINCT FROM excluded.content_hash
+	ON CONFLICT ON CONSTRAINT ` + storeTable + `_key DO UPDATE SET
+		` + setList(func(c transform.StoreColumn) bool { return c.Content || c.Derived }) + `, updated_at = now()
+	WHERE NOT ` + sameContent("r", "excluded") + `
 	-- RETURNING (xmax = 0) is refused on partitioned tables ("cannot retrieve a system column
 	-- in this context"). A row inserted by this statement has first_seen_at = now() (this
 	-- transaction's start); an updated row keeps the first_seen_at of an earlier transaction.
@@ -447,10 +396,5 @@ func (w *Window) upsertRejects(ctx context.Context) error {
 	return nil
 }
 
-// pgText makes s storable in a text column: invalid UTF-8 and NUL become U+FFFD.
-func pgText(s string) string {
-	if utf8.ValidString(s) && !strings.ContainsRune(s, 0) {
-		return s
-	}
-	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
-}
+// pgText makes s storable in a text column by transform's one rule (transform.SanitizeText).
+func pgText(s string) string { return transform.SanitizeText(s) }

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cbarchive/cbarchive/livesim"
 	"github.com/cbarchive/cbarchive/transform"
 )
 
@@ -16,18 +17,25 @@ func TestLoadSameRowsTwiceWritesNothing(t *testing.T) {
 	for i := range 50 {
 		rows = append(rows, testRow("a.example", t0.Add(time.Duration(i)*time.Second), "body", "ok"))
 	}
+	// The odd records too: NULL columns, originals, sanitized text compare equal to themselves.
+	for _, rec := range livesim.OddRecords("a.example", t0.Add(time.Hour)) {
+		if row, err := transform.Normalize(rec); err == nil {
+			rows = append(rows, row)
+		}
+	}
+	n := int64(len(rows))
 	c := loadWindow(t, s, testOpts("a.example"), rows, 7)
-	if c != (Counts{New: 50}) {
-		t.Fatalf("first load: got %+v, want New 50", c)
+	if c != (Counts{New: n}) {
+		t.Fatalf("first load: got %+v, want New %d", c, n)
 	}
 	before := snapshot(t, s)
 	c = loadWindow(t, s, testOpts("a.example"), rows, 13)
-	if c != (Counts{Unchanged: 50}) {
-		t.Fatalf("second load: got %+v, want Unchanged 50", c)
+	if c != (Counts{Unchanged: n}) {
+		t.Fatalf("second load: got %+v, want Unchanged %d", c, n)
 	}
 	after := snapshot(t, s)
-	if len(after) != 50 {
-		t.Fatalf("rows: got %d, want 50", len(after))
+	if int64(len(after)) != n {
+		t.Fatalf("rows: got %d, want %d", len(after), n)
 	}
 	for k, v := range before {
 		if after[k] != v {
@@ -37,11 +45,11 @@ func TestLoadSameRowsTwiceWritesNothing(t *testing.T) {
 	_ = ctx
 }
 
-// snapshot maps each row's key to its xmin and updated_at.
+// snapshot maps each row's key to its xmin, xmax and updated_at.
 func snapshot(t *testing.T, s *Store) map[string]string {
 	t.Helper()
-	rows, err := s.Pool().Query(context.Background(), `SELECT encode(identity_hash,'hex') || '/' || ordinal,
-		xmin::text || ' ' || updated_at::text FROM callback_records`)
+	rows, err := s.Pool().Query(context.Background(), `SELECT identity_hash::text || '/' || ordinal,
+		xmin::text || ' ' || xmax::text || ' ' || updated_at::text FROM callback_store`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,15 +152,15 @@ func TestRowsOverThreeMonthsGoToThreeMonthlyPartitions(t *testing.T) {
 	}
 	var parts []string
 	if err := s.Pool().QueryRow(ctx, `SELECT array_agg(c.relname::text ORDER BY c.relname) FROM pg_inherits i
-		JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'callback_records'::regclass`).Scan(&parts); err != nil {
+		JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'callback_store'::regclass`).Scan(&parts); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"callback_records_y2025m01", "callback_records_y2025m02", "callback_records_y2025m03"}
+	want := []string{"callback_store_y2025m01", "callback_store_y2025m02", "callback_store_y2025m03"}
 	if len(parts) != 3 || parts[0] != want[0] || parts[1] != want[1] || parts[2] != want[2] {
 		t.Fatalf("partitions: got %v, want %v", parts, want)
 	}
 	got := map[string]string{}
-	qrows, err := s.Pool().Query(ctx, `SELECT request_body, tableoid::regclass::text FROM callback_records`)
+	qrows, err := s.Pool().Query(ctx, `SELECT request_body, tableoid::regclass::text FROM callback_store`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -354,19 +362,16 @@ func TestJSONColumnsAreStoredWhateverTheBodyText(t *testing.T) {
 	t.Parallel()
 	s, _ := testStore(t)
 	ctx := context.Background()
-	same := testRow("j.example", t0, `{"a":1}`, "ok")
-	same.RequestBodyJSON = []byte(same.RequestBody)
-	same.ResponseBody, same.ResponseBodyJSON = `[1,2]`, []byte(`[1,2]`)
-	differs := testRow("j.example", t0.Add(time.Second), `{ "a" : 2 }`, "ok")
-	differs.RequestBodyJSON = []byte(`{"a":2}`)
-	differs.ResponseBody, differs.ResponseBodyJSON = "not json", nil
-	plain := testRow("j.example", t0.Add(2*time.Second), `a=1`, "ok")
-	plain.RequestBodyJSON = nil
-	loadWindow(t, s, testOpts("j.example"), []transform.Row{same, differs, plain}, 10)
+	same := testRowResponse("j.example", t0, `{"a":1}`, "ok", `[1,2]`)
+	differs := testRowResponse("j.example", t0.Add(time.Second), " { \"a\" : 2 }\u00a0", "ok", "not json")
+	escape := testRowResponse("j.example", t0.Add(2*time.Second), `{"a":"\u0000"}`, "ok", `"x"`)
+	plain := testRow("j.example", t0.Add(3*time.Second), `a=1`, "ok")
+	loadWindow(t, s, testOpts("j.example"), []transform.Row{same, differs, escape, plain}, 10)
 
 	tests := []struct{ body, wantReq, wantResp string }{
-		{`{"a":1}`, `{"a": 1}`, `[1, 2]`},
-		{`{ "a" : 2 }`, `{"a": 2}`, `null`},
+		{`{"a":1}`, `{"a": 1}`, `[1, 2]`},                // the text cast (flags)
+		{" { \"a\" : 2 }\u00a0", `{"a": 2}`, `null`},     // trimmed of a space jsonb refuses (originals)
+		{`{"a":"\u0000"}`, "{\"a\": \"\uFFFD\"}", `"x"`}, // an escape jsonb refuses, replaced (originals)
 		{`a=1`, `null`, `{"ok": true}`},
 	}
 	for _, tt := range tests {
@@ -378,5 +383,38 @@ func TestJSONColumnsAreStoredWhateverTheBodyText(t *testing.T) {
 		if req != tt.wantReq || resp != tt.wantResp {
 			t.Errorf("body %s: got request_body_json %s response_body_json %s, want %s %s", tt.body, req, resp, tt.wantReq, tt.wantResp)
 		}
+	}
+}
+
+// One rule for text PostgreSQL cannot hold, whichever path stores it: a record's column and a
+// reject's raw_text both get one U+FFFD per invalid byte and per NUL.
+func TestTextIsSanitizedByOneRuleOnBothPaths(t *testing.T) {
+	t.Parallel()
+	s, _ := testStore(t)
+	ctx := context.Background()
+	const odd = "a\xff\xfeb\x00c"
+	const want = "a\uFFFD\uFFFDb\uFFFDc"
+	row := testRow("u.example", t0, odd, "ok")
+	w, err := s.BeginWindow(ctx, testOpts("u.example"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Rollback()
+	if err := w.AddRows(ctx, []transform.Row{row}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.AddRejects(ctx, []transform.Reject{{Domain: "u.example", Raw: []byte(odd), Reason: "test"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var column, rawText string
+	if err := s.Pool().QueryRow(ctx, `SELECT (SELECT request_body FROM callback_records), (SELECT raw_text FROM callback_rejects)`).
+		Scan(&column, &rawText); err != nil {
+		t.Fatal(err)
+	}
+	if column != want || rawText != want {
+		t.Errorf("request_body %q, reject raw_text %q; want both %q", column, rawText, want)
 	}
 }

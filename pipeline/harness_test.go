@@ -139,7 +139,7 @@ func (h *harness) assertExactUpToWatermarks() {
 func (h *harness) xmins() map[string]string {
 	h.t.Helper()
 	rows, err := h.store.Pool().Query(context.Background(),
-		`SELECT domain || '|' || callback_time::text || '|' || encode(identity_hash, 'hex') || '|' || ordinal, xmin::text FROM callback_records`)
+		`SELECT domain || '|' || callback_time::text || '|' || identity_hash::text || '|' || ordinal, xmin::text FROM callback_store`)
 	if err != nil {
 		h.t.Fatal(err)
 	}

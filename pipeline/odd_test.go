@@ -36,10 +36,11 @@ func TestOddRecordsAreArchivedOrRejectedNeverLost(t *testing.T) {
 		latency                    *int64
 		reqBody, respBody          string
 		sanitized                  bool
+		raw                        string // the view's raw, computed in SQL
 	}
 	rows := map[[15]string]stored{}
-	var originals [][]byte
-	q, err := h.store.Pool().Query(ctx, `SELECT raw::text, raw_original, response_headers::text,
+	var received [][]byte // the records as received that the rows keep
+	q, err := h.store.Pool().Query(ctx, `SELECT `+transform.StoredColumns()+`, raw::text, response_headers::text,
 			request_body_json::text, response_body_json::text, response_code, response_status_line,
 			latency_ms, request_body, response_body, sanitized
 		FROM callback_records WHERE domain = 'odd.example.com'`)
@@ -48,22 +49,21 @@ func TestOddRecordsAreArchivedOrRejectedNeverLost(t *testing.T) {
 	}
 	for q.Next() {
 		var st stored
-		var raw string
-		var rawOriginal []byte
+		var form transform.Row
 		var headers string
 		var reqJSON, respJSON *string
-		if err := q.Scan(&raw, &rawOriginal, &headers, &reqJSON, &respJSON, &st.code, &st.statusLine, &st.latency,
-			&st.reqBody, &st.respBody, &st.sanitized); err != nil {
+		if err := q.Scan(append(transform.StoredTargets(&form), &st.raw, &headers, &reqJSON, &respJSON, &st.code, &st.statusLine, &st.latency,
+			&st.reqBody, &st.respBody, &st.sanitized)...); err != nil {
 			t.Fatal(err)
 		}
 		st.headers, st.reqJSON, st.respJSON = []byte(headers), bytesOf(reqJSON), bytesOf(respJSON)
-		back, err := transform.RecordFromRow([]byte(raw), rawOriginal)
+		back, err := transform.RecordFromRow(&form)
 		if err != nil {
 			t.Fatalf("a row does not give back its record: %v", err)
 		}
 		rows[back.Fields()] = st
-		if rawOriginal != nil {
-			originals = append(originals, rawOriginal)
+		if back.Raw != nil {
+			received = append(received, back.Raw)
 		}
 	}
 	if q.Err() != nil {
@@ -79,7 +79,7 @@ func TestOddRecordsAreArchivedOrRejectedNeverLost(t *testing.T) {
 		if err := q.Scan(&raw); err != nil {
 			t.Fatal(err)
 		}
-		back, err := transform.RecordFromRow(raw, nil)
+		back, err := transform.RecordFromRaw(raw, nil)
 		if err != nil {
 			t.Fatalf("a reject does not give back its record: %v", err)
 		}
@@ -106,8 +106,11 @@ func TestOddRecordsAreArchivedOrRejectedNeverLost(t *testing.T) {
 		if st.sanitized {
 			sanitized++
 		}
-		if !utf8.ValidString(r.CallbackBody) && !slices.ContainsFunc(originals, func(o []byte) bool { return !utf8.Valid(o) }) {
-			t.Errorf("record %d: the invalid UTF-8 bytes as received are not kept in raw_original", i)
+		if !utf8.ValidString(r.CallbackBody) && !slices.ContainsFunc(received, func(o []byte) bool { return !utf8.Valid(o) }) {
+			t.Errorf("record %d: the invalid UTF-8 bytes as received are not kept in originals", i)
+		}
+		if !jsonEqual([]byte(st.raw), want.Raw) {
+			t.Errorf("record %d: the view's raw %s differs from transform's %s", i, st.raw, want.Raw)
 		}
 		if st.sanitized != want.Sanitized || st.reqBody != want.RequestBody || st.respBody != want.ResponseBody ||
 			!equalPtr(st.code, want.ResponseCode) || !equalPtr(st.statusLine, want.ResponseStatusLine) || !equalPtr(st.latency, want.LatencyMS) ||

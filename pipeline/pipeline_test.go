@@ -246,7 +246,7 @@ func TestRecordsOverThreeMonthsLandInThreeMonthlyPartitions(t *testing.T) {
 	mustSucceed(t, h.pipeline(opts{lookback: 100 * 24 * time.Hour}).Sync(context.Background(), []string{"p.example.com"}))
 	var parts []string
 	rows, err := h.store.Pool().Query(context.Background(),
-		"SELECT DISTINCT tableoid::regclass::text FROM callback_records ORDER BY 1")
+		"SELECT DISTINCT tableoid::regclass::text FROM callback_store ORDER BY 1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,11 +261,11 @@ func TestRecordsOverThreeMonthsLandInThreeMonthlyPartitions(t *testing.T) {
 		t.Fatalf("rows are in partitions %v, want 3 monthly ones", parts)
 	}
 	for _, p := range parts {
-		if p == "callback_records_default" {
+		if p == "callback_store_default" {
 			t.Errorf("rows landed in a default partition")
 		}
 	}
-	if n := h.count("SELECT count(*) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'callback_records'::regclass AND pg_get_expr(c.relpartbound, c.oid) = 'DEFAULT'"); n != 0 {
+	if n := h.count("SELECT count(*) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'callback_store'::regclass AND pg_get_expr(c.relpartbound, c.oid) = 'DEFAULT'"); n != 0 {
 		t.Errorf("a DEFAULT partition exists")
 	}
 	h.assertExact("p.example.com", now.AddDate(0, -4, 0), now)

@@ -4,7 +4,7 @@
 //
 // It is pure: no I/O, no clock, no logger, no package-level mutable state. The same record
 // always gives the same row, byte for byte, so re-reading a record writes nothing and
-// `cbarchive renormalize` can re-derive rows from their raw column with RecordFromRow and
+// `cbarchive renormalize` can re-derive rows from their stored form with RecordFromRow and
 // Normalize.
 //
 // # Rules (RulesVersion 1)
@@ -16,7 +16,7 @@
 // date and time, 'z' stands for 'Z', and surrounding white space is ignored. They are stored
 // as UTC instants. An empty or unparseable CallbackTime is an error (ErrCallbackTime): the
 // record becomes a Reject. An empty or unparseable CallbackResponseTime is NULL (its text stays
-// in raw). A time without an offset is unparseable: guessing a zone would be wrong somewhere.
+// in Originals). A time without an offset is unparseable: guessing a zone would be wrong somewhere.
 //
 // Latency. latency_ms = response_time − callback_time in whole milliseconds, rounded toward
 // zero, when both times are present; NULL otherwise. Negative or absurd values are kept as
@@ -48,19 +48,20 @@
 //
 // Text PostgreSQL cannot hold. A NUL character (U+0000) or a byte of invalid UTF-8 becomes
 // U+FFFD (one per byte) in every text and JSON column, raw included. Such a row has
-// Sanitized = true and keeps the original in RawOriginal. Sanitized is also set when the
+// Sanitized = true and keeps the record as received in Originals ("$received"). SanitizeText is
+// the one rule, also for what the loader stores outside a Row. Sanitized is also set when the
 // received bytes themselves held text that decoding already replaced (invalid UTF-8, an
 // unpaired surrogate escape), so that those bytes are kept.
 //
-// Raw. raw is a JSON object of the 15 API fields, as JSON strings (sanitized), in the order
-// of callback.FieldNames.
+// Stored form. Each value is stored once (stored.go): text columns, the two times with the
+// layout that prints them back (Flags), the response code, and Originals for whatever those do
+// not give back byte for byte. RecordFromRow rebuilds the record from them; StoreColumns lists
+// the columns.
 //
-// RawOriginal. For a sanitized row, raw_original holds the record as received (rec.Raw)
-// when those bytes decode to exactly the record's fields; otherwise (a record built in code,
-// or one changed after decoding) it holds this package's "fields/1" encoding: a JSON object
-// starting with {"$cbarchive":"fields/1", then the 15 fields, each a JSON string when it is
-// valid UTF-8 (NUL as \u0000) and an object {"base64":"…"} of its exact bytes when it is not.
-// RecordFromRow(raw, raw_original) reads either and gives back the 15 fields byte for byte.
+// Raw. Row.Raw is a JSON object of the 15 API fields, as JSON strings (sanitized), in the
+// order of callback.FieldNames: what the view callback_records shows as raw. Row.RawOriginal is
+// the previous layout's raw_original (the record as received, or this package's "fields/1"
+// encoding); RecordFromRaw reads those columns.
 //
 // Size. Nothing is truncated: a multi-megabyte body is kept whole in every column.
 //
@@ -70,7 +71,8 @@
 // sanitized) of Domain, App, Stream, CallbackEventType, CallbackTime, CallbackMethod,
 // CallbackAddress and CallbackBody, each prefixed by its length as 8 bytes big-endian, so
 // that newer rules never change a row's key and the response side never enters it.
-// ContentHash is the same over all 15 fields. The loader numbers rows of equal
+// ContentHash is the same over all 15 fields. The stored identity_hash is IdentityKey, the
+// first 8 bytes of IdentityHash. The loader numbers rows of equal
 // (domain, callback_time, identity_hash) by ContentHash; this package computes no ordinal.
 //
 // Version. Every row carries RulesVersion; it changes whenever a rule changes what a column

@@ -86,7 +86,7 @@ func FuzzNormalize(f *testing.F) {
 			if !isStorableText(rej.Domain) || !isStorableText(rej.Reason) {
 				t.Errorf("reject text not storable: %q %q", rej.Domain, rej.Reason)
 			}
-			back, err := RecordFromRow(rej.Raw, nil)
+			back, err := RecordFromRaw(rej.Raw, nil)
 			if err != nil || back.Fields() != rec.Fields() {
 				t.Errorf("reject Raw does not give the record back: %v", err)
 			}

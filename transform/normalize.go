@@ -81,6 +81,7 @@ func Normalize(rec callback.Record) (Row, error) {
 	}
 
 	var headers map[string]string
+	row.ResponseHeader = f[iResponseHeader]
 	row.ResponseStatusLine, headers = ParseHeaders(f[iResponseHeader])
 	row.ResponseHeaders = HeadersJSON(headers)
 
@@ -97,6 +98,7 @@ func Normalize(rec callback.Record) (Row, error) {
 	}
 	row.IdentityHash = IdentityHash(&rec)
 	row.ContentHash = ContentHash(&rec)
+	storedForm(&rec, &row)
 	return row, nil
 }
 

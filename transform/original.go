@@ -46,13 +46,14 @@ func encodeFields(rec *callback.Record) []byte {
 	return append(b, '}')
 }
 
-// RecordFromRow recovers the record a row was derived from: from rawOriginal (the row's
+// RecordFromRaw recovers a record from the previous layout's columns (migration 00050 reads
+// them) or from a reject's raw column: from rawOriginal (the row's
 // raw_original column) when it is non-nil, else from raw (the row's raw column). The 15
 // fields come back byte for byte as Normalize saw them, so normalizing the result again
 // gives the same hashes. rawOriginal may be either the bytes received from the API, which
 // the returned record then carries as Raw, or this package's own fields/1 encoding. Reject.Raw
 // can be passed as raw too.
-func RecordFromRow(raw []byte, rawOriginal []byte) (callback.Record, error) {
+func RecordFromRaw(raw []byte, rawOriginal []byte) (callback.Record, error) {
 	b := raw
 	if rawOriginal != nil {
 		b = rawOriginal
@@ -129,13 +130,20 @@ func fieldPointers(r *callback.Record) [15]*string {
 // from the API (rec.Raw) when they decode to exactly the record's fields, else the fields/1
 // encoding of the fields, so that RecordFromRow always gives the fields back.
 func originalBytes(rec *callback.Record) []byte {
-	if rec.Raw != nil && !bytes.HasPrefix(rec.Raw, fieldsFormatPrefix) {
-		var got callback.Record
-		if json.Unmarshal(rec.Raw, &got) == nil && got.Fields() == rec.Fields() {
-			return bytes.Clone(rec.Raw)
-		}
+	if rawMatches(rec) {
+		return bytes.Clone(rec.Raw)
 	}
 	return encodeFields(rec)
+}
+
+// rawMatches reports whether rec.Raw holds bytes received from the API that decode to exactly
+// rec's fields.
+func rawMatches(rec *callback.Record) bool {
+	if rec.Raw == nil || bytes.HasPrefix(rec.Raw, fieldsFormatPrefix) {
+		return false
+	}
+	var got callback.Record
+	return json.Unmarshal(rec.Raw, &got) == nil && got.Fields() == rec.Fields()
 }
 
 // receivedTextLost reports whether decoding the received bytes raw already replaced text

@@ -7,7 +7,8 @@ import "time"
 // `cbarchive renormalize` can find and re-derive older rows.
 const RulesVersion = 1
 
-// Row is one callback_records row, derived from one API record. Nil pointers and nil byte
+// Row is one callback_records row, derived from one API record: the stored columns of
+// callback_store and the analysts' columns the view callback_records derives from them. Nil pointers and nil byte
 // slices are SQL NULLs. JSON columns hold JSON text.
 type Row struct {
 	Domain       string
@@ -22,7 +23,10 @@ type Row struct {
 	RequestBody     string
 	RequestBodyJSON []byte // nil when the body is not a JSON value
 
-	ResponseCode       *int32
+	ResponseCode *int32
+	// ResponseHeader is CallbackResponseHeader as text (sanitized), stored whole;
+	// ResponseStatusLine and ResponseHeaders are parsed from it.
+	ResponseHeader     string
 	ResponseStatusLine *string
 	ResponseHeaders    []byte // JSON object, never nil ("{}" when empty)
 	ResponseBody       string
@@ -33,16 +37,22 @@ type Row struct {
 	ErrorCode    string
 	ErrorMessage string
 
-	// Raw is the record's 15 fields as a JSON object (jsonb), with text PostgreSQL cannot
-	// hold replaced like in the other columns.
-	Raw []byte
-	// RawOriginal holds the exact bytes of the record as received when Sanitized is true,
-	// so the original is always recoverable; nil otherwise. A record that was not decoded from
-	// an answer (Record.Raw nil, or not matching the fields) is kept in this package's
-	// "fields/1" encoding instead. RecordFromRow(Raw, RawOriginal) reads either.
+	// Raw and RawOriginal are the previous layout's raw and raw_original columns (before
+	// migration 00050): the 15 fields as a JSON object with text sanitized, and the record as
+	// received (or in the fields/1 encoding) when Sanitized. They are not stored any more; the
+	// view callback_records computes raw, and migration 00050's down direction writes both.
+	// RecordFromRaw(Raw, RawOriginal) reads them.
+	Raw         []byte
 	RawOriginal []byte
 	// Sanitized is true when any text had to be changed to be stored (NUL, invalid UTF-8).
 	Sanitized bool
+
+	// Flags and Originals complete the stored form (see stored.go): Flags names the layouts
+	// that print callback_time and response_time back, whether a body's JSON column is its
+	// text cast to jsonb, and Sanitized; Originals (JSON, nil for ordinary records) holds what
+	// the columns cannot give back byte for byte. RecordFromRow rebuilds the record from them.
+	Flags     int16
+	Originals []byte
 
 	// IdentityHash identifies the record by the contract's identity fields (domain, app,
 	// stream, event_type, callback_time, method, address, request_body). Records equal in

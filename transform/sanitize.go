@@ -45,3 +45,11 @@ func sanitizeString(s string) (string, bool) {
 func isStorableText(s string) bool {
 	return strings.IndexByte(s, 0) < 0 && utf8.ValidString(s)
 }
+
+// SanitizeText makes s storable in a text column by the one rule of this package: every NUL
+// character and every byte of an invalid UTF-8 sequence becomes U+FFFD. The loader applies it
+// to what it stores outside a Row (a reject's raw_text, reason and domain).
+func SanitizeText(s string) string {
+	out, _ := sanitizeString(s)
+	return out
+}

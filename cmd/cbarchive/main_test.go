@@ -445,7 +445,7 @@ func TestVerifyComparesDailyCountsAndFailsOnAShortfall(t *testing.T) {
 	// part of the range; rows lost inside it are.
 	remove := func(from, to time.Time, n int) {
 		t.Helper()
-		tag, err := conn.Exec(ctx, "DELETE FROM callback_records WHERE ctid IN (SELECT ctid FROM callback_records WHERE callback_time >= $1 AND callback_time < $2 LIMIT $3)",
+		tag, err := conn.Exec(ctx, "DELETE FROM callback_store WHERE ctid IN (SELECT ctid FROM callback_store WHERE callback_time >= $1 AND callback_time < $2 LIMIT $3)",
 			from, to, n)
 		if err != nil || tag.RowsAffected() != int64(n) {
 			t.Fatalf("deleted %d rows (err %v), want %d", tag.RowsAffected(), err, n)

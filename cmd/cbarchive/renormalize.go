@@ -10,7 +10,7 @@ import (
 	"github.com/cbarchive/cbarchive/transform"
 )
 
-// RenormalizeCmd re-derives the normalized columns from raw.
+// RenormalizeCmd re-derives the normalized columns from the stored form.
 type RenormalizeCmd struct {
 	Since string `name:"since" help:"Only rows with callback_time at or after this time (RFC3339)."`
 	All   bool   `name:"all" help:"Re-derive every row, not only rows made by older rules."`
@@ -57,8 +57,8 @@ func (c *RenormalizeCmd) Run(e *env, s *Settings) error {
 	defer store.Close()
 	res, err := store.Renormalize(e.ctx, load.RenormalizeOpts{
 		Since: since, All: c.All, Batch: c.Batch, Version: transform.RulesVersion,
-		Derive: func(raw, rawOriginal []byte) (transform.Row, error) {
-			rec, err := transform.RecordFromRow(raw, rawOriginal)
+		Derive: func(stored *transform.Row) (transform.Row, error) {
+			rec, err := transform.RecordFromRow(stored)
 			if err != nil {
 				return transform.Row{}, err
 			}

@@ -10,6 +10,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"testing"
@@ -18,7 +19,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx", for goose
-	"github.com/pressly/goose/v3"
 
 	"github.com/cbarchive/cbarchive/migrations"
 )
@@ -86,7 +86,7 @@ func NewMigrated(t testing.TB) string {
 		t.Fatalf("pgtest: open %s: %v", redact(dbURL), err)
 	}
 	defer db.Close()
-	p, err := goose.NewProvider(goose.DialectPostgres, db, migrations.FS)
+	p, err := migrations.NewProvider(db, io.Discard)
 	if err != nil {
 		t.Fatalf("pgtest: goose provider: %v", err)
 	}

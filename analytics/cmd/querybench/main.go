@@ -15,6 +15,7 @@ import (
 	"database/sql"
 	"flag"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"os/signal"
@@ -24,7 +25,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx", for goose
-	"github.com/pressly/goose/v3"
 
 	"github.com/cbarchive/cbarchive/analytics"
 	"github.com/cbarchive/cbarchive/migrations"
@@ -105,7 +105,7 @@ func migrate(ctx context.Context, dbURL string) error {
 		return err
 	}
 	defer db.Close()
-	p, err := goose.NewProvider(goose.DialectPostgres, db, migrations.FS)
+	p, err := migrations.NewProvider(db, io.Discard)
 	if err != nil {
 		return err
 	}
@@ -122,30 +122,31 @@ func migrate(ctx context.Context, dbURL string) error {
 // from 02:00 to 03:00 UTC on 2025-06-11 (the outage). Recordings of push.gamma.example are slow.
 // About 450 bytes of column data per row.
 const generateSQL = `
-INSERT INTO callback_records (domain, app, stream, event_type, callback_time, method, address,
-    status, request_body, request_body_json, response_code, response_status_line,
-    response_headers, response_body, response_body_json, response_time, latency_ms,
-    error_code, error_message, raw, identity_hash, ordinal, content_hash, rules_version)
+INSERT INTO callback_store (domain, app, stream, event_type, callback_time, method, address,
+    status, request_body, response_code, response_status_line, response_headers, response_header,
+    response_body, response_time, error_code, error_message, identity_hash, ordinal, flags, rules_version)
 SELECT dom, app, stream, ev, t, 'post',
     'https://hooks.' || dom || '/live/' || split_part(ev, '_', 1),
     CASE WHEN fail THEN 'fail' ELSE 'success' END,
-    body, body::jsonb,
+    body,
     code,
     CASE code WHEN 200 THEN 'HTTP/1.1 200 OK' WHEN 500 THEN 'HTTP/1.1 500 Internal Server Error'
               WHEN 502 THEN 'HTTP/1.1 502 Bad Gateway' END,
     CASE WHEN code IS NULL THEN '{}'::jsonb
          ELSE '{"content-type":"application/json","content-length":"25"}'::jsonb END,
+    CASE WHEN code IS NULL THEN ''
+         ELSE CASE code WHEN 200 THEN 'HTTP/1.1 200 OK' WHEN 500 THEN 'HTTP/1.1 500 Internal Server Error'
+                        ELSE 'HTTP/1.1 502 Bad Gateway' END
+              || E'\r\nContent-Type: application/json\r\nContent-Length: 25' END,
     CASE WHEN code = 200 THEN '{"code":0,"message":"ok"}' WHEN code IS NULL THEN ''
          ELSE '{"code":' || code || ',"message":"error"}' END,
-    CASE WHEN code = 200 THEN '{"code":0,"message":"ok"}'::jsonb WHEN code IS NULL THEN NULL
-         ELSE ('{"code":' || code || ',"message":"error"}')::jsonb END,
-    t + lat * interval '1 millisecond', lat,
+    t + lat * interval '1 millisecond',
     CASE WHEN NOT fail THEN '' WHEN code IS NULL THEN 'dial tcp: i/o timeout'
          ELSE 'callback response status code is ' || code END,
     CASE WHEN NOT fail THEN '' WHEN code IS NULL THEN 'CallbackRequestFailed'
          ELSE 'CallbackStatusCodeNotOK' END,
-    '{}'::jsonb,
-    decode(md5(i::text), 'hex'), 0, decode(md5('c' || i), 'hex'), 1
+    ('x' || left(md5(i::text), 16))::bit(64)::bigint, 0,
+    (16 + CASE WHEN code IS NULL THEN 0 ELSE 32 END)::smallint, 1
 FROM (
     SELECT i, dom, app, stream, ev, t, fail, body,
         CASE WHEN NOT fail THEN 200 WHEN outage OR h % 3 = 1 THEN 502 WHEN h % 3 = 0 THEN 500 END AS code,
@@ -188,7 +189,7 @@ func generate(ctx context.Context, dbURL string, rows int64) error {
 	for m := 1; m <= 12; m++ {
 		from := time.Date(2025, time.Month(m), 1, 0, 0, 0, 0, time.UTC)
 		to := from.AddDate(0, 1, 0)
-		q := fmt.Sprintf(`CREATE TABLE callback_records_y2025m%02d PARTITION OF callback_records FOR VALUES FROM ('%s') TO ('%s')`,
+		q := fmt.Sprintf(`CREATE TABLE callback_store_y2025m%02d PARTITION OF callback_store FOR VALUES FROM ('%s') TO ('%s')`,
 			m, from.Format(time.RFC3339), to.Format(time.RFC3339))
 		if _, err := conn.Exec(ctx, q); err != nil {
 			return fmt.Errorf("create partition: %w", err)
@@ -203,7 +204,7 @@ func generate(ctx context.Context, dbURL string, rows int64) error {
 		}
 		fmt.Fprintf(os.Stderr, "generated %d/%d rows (%s)\n", hi, rows, time.Since(start).Round(time.Second))
 	}
-	if _, err := conn.Exec(ctx, `VACUUM (ANALYZE) callback_records`); err != nil {
+	if _, err := conn.Exec(ctx, `VACUUM (ANALYZE) callback_store`); err != nil {
 		return fmt.Errorf("vacuum analyze: %w", err)
 	}
 	t := time.Now()
@@ -257,7 +258,7 @@ func timeQueries(ctx context.Context, dbURL, guidePath string, runs int) error {
 	defer conn.Close(context.WithoutCancel(ctx))
 
 	var rows, bytes int64
-	if err := conn.QueryRow(ctx, `SELECT count(*), pg_total_relation_size('callback_records_y2025m06') * 12 FROM callback_records`).Scan(&rows, &bytes); err != nil {
+	if err := conn.QueryRow(ctx, `SELECT count(*), pg_total_relation_size('callback_store_y2025m06') * 12 FROM callback_records`).Scan(&rows, &bytes); err != nil {
 		return err
 	}
 	fmt.Printf("\n%d rows; about %d MB with indexes (June × 12)\n\n", rows, bytes>>20)
@@ -301,7 +302,7 @@ func printIndexSizes(ctx context.Context, conn *pgx.Conn) error {
 		SELECT pi.indexrelid::regclass::text, pg_size_pretty(sum(pg_relation_size(c.inhrelid)))
 		FROM pg_index pi
 		JOIN pg_inherits c ON c.inhparent = pi.indexrelid
-		WHERE pi.indrelid = 'callback_records'::regclass
+		WHERE pi.indrelid = 'callback_store'::regclass
 		GROUP BY 1 ORDER BY 1`)
 	if err != nil {
 		return err
@@ -332,12 +333,12 @@ func planSummary(ctx context.Context, conn *pgx.Conn, sql string) (string, error
 	parts, idx := map[string]bool{}, map[string]bool{}
 	var walk func(n map[string]any)
 	walk = func(n map[string]any) {
-		if r, ok := n["Relation Name"].(string); ok && strings.HasPrefix(r, "callback_records_y") {
+		if r, ok := n["Relation Name"].(string); ok && strings.HasPrefix(r, "callback_store_y") {
 			parts[r] = true
 		}
 		if i, ok := n["Index Name"].(string); ok {
 			// Partition indexes are named <partition>_<columns>_idx: keep the columns part.
-			if _, rest, ok := strings.Cut(i, "callback_records_y"); ok && len(rest) > 8 {
+			if _, rest, ok := strings.Cut(i, "callback_store_y"); ok && len(rest) > 8 {
 				i = rest[8:]
 			}
 			idx[i] = true

@@ -1,0 +1,300 @@
+package migrations
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+
+	"github.com/cbarchive/cbarchive/transform"
+)
+
+// Migration 00051 moves the archive's rows between the layout of migration 00001 (the table
+// callback_records, with raw, raw_original and two sha256 hashes per row) and callback_store
+// (migration 00050), in place and without the API: every row is rebuilt from what is stored.
+// It runs outside a transaction, in batches that each commit: a batch deletes rows from one
+// partition of the source and inserts them, converted, into the destination, so a killed run
+// loses nothing and the next run continues with what is left. A source partition is dropped
+// once empty. Progress goes to the migration's output.
+const ConvertVersion = 51
+
+// storeTable is the table of migration 00050.
+const storeTable = "callback_store"
+
+// convertBatch is the number of rows a batch moves (a variable for the tests).
+var convertBatch = 5000
+
+// legacyTable and legacyColumns are the previous layout (migrations 00001 and 00052's down).
+const legacyTable = "callback_records"
+
+var legacyColumns = []string{
+	"domain", "app", "stream", "event_type", "callback_time", "method", "address", "status",
+	"request_body", "request_body_json", "response_code", "response_status_line",
+	"response_headers", "response_body", "response_body_json", "response_time", "latency_ms",
+	"error_code", "error_message", "raw", "raw_original", "sanitized", "identity_hash",
+	"content_hash", "rules_version", "ordinal", "first_seen_at", "updated_at",
+}
+
+// convertMigration is migration 00051, writing its progress to w.
+func convertMigration(w io.Writer) *goose.Migration {
+	run := func(toStore bool) func(ctx context.Context, db *sql.DB) error {
+		return func(ctx context.Context, db *sql.DB) error {
+			c, err := db.Conn(ctx)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			return c.Raw(func(dc any) error {
+				conn := dc.(*stdlib.Conn).Conn()
+				if toStore {
+					return moveRows(ctx, conn, w, legacyTable, storeTable, legacyToStore)
+				}
+				return moveRows(ctx, conn, w, storeTable, legacyTable, storeToLegacy)
+			})
+		}
+	}
+	return goose.NewGoMigration(ConvertVersion,
+		&goose.GoFunc{RunDB: run(true)}, &goose.GoFunc{RunDB: run(false)})
+}
+
+// converter reads a batch deleted from the source (the columns it names) and returns the
+// destination's column names and rows.
+type converter struct {
+	source string // the RETURNING list
+	dest   []string
+	row    func(values []any) ([]any, error)
+}
+
+var legacyToStore = converter{
+	source: "raw::text, raw_original, identity_hash, ordinal, first_seen_at, updated_at",
+	dest:   append(transform.ColumnNames(transform.StoreColumns), "ordinal", "first_seen_at", "updated_at"),
+	row: func(v []any) ([]any, error) {
+		var raw string
+		var rawOriginal, identity []byte
+		if err := scanAll(v, &raw, &rawOriginal, &identity); err != nil {
+			return nil, err
+		}
+		rec, err := transform.RecordFromRaw([]byte(raw), rawOriginal)
+		if err != nil {
+			return nil, err
+		}
+		row, err := transform.Normalize(rec)
+		if err != nil {
+			return nil, fmt.Errorf("normalize %.200s: %w", raw, err)
+		}
+		// The key stays what it was: the ordinals were numbered under it.
+		row.IdentityHash = identity
+		out := transform.StoreValues(make([]any, 0, len(transform.StoreColumns)+3), &row)
+		return append(out, v[3], v[4], v[5]), nil
+	},
+}
+
+var storeToLegacy = converter{
+	source: transform.StoredColumns() + ", identity_hash, ordinal, first_seen_at, updated_at",
+	dest:   legacyColumns,
+	row: func(v []any) ([]any, error) {
+		var stored transform.Row
+		dest := transform.StoredTargets(&stored)
+		n := len(dest)
+		if err := scanAll(v[:n], dest...); err != nil {
+			return nil, err
+		}
+		rec, err := transform.RecordFromRow(&stored)
+		if err != nil {
+			return nil, err
+		}
+		r, err := transform.Normalize(rec)
+		if err != nil {
+			return nil, fmt.Errorf("normalize the record of %s %s: %w", stored.Domain, stored.CallbackTime.Format(time.RFC3339Nano), err)
+		}
+		// The key stays what it was (its first 8 bytes are the stored identity_hash).
+		if id, ok := v[n].(int64); !ok || id != r.IdentityKey() {
+			return nil, fmt.Errorf("row %s %s: identity_hash %v is not the record's (%d): the row was changed by hand",
+				stored.Domain, stored.CallbackTime.Format(time.RFC3339Nano), v[n], r.IdentityKey())
+		}
+		return []any{r.Domain, r.App, r.Stream, r.EventType, r.CallbackTime, r.Method, r.Address, r.Status,
+			r.RequestBody, nilIfEmpty(r.RequestBodyJSON), r.ResponseCode, r.ResponseStatusLine,
+			string(r.ResponseHeaders), r.ResponseBody, nilIfEmpty(r.ResponseBodyJSON), r.ResponseTime, r.LatencyMS,
+			r.ErrorCode, r.ErrorMessage, string(r.Raw), r.RawOriginal, r.Sanitized, r.IdentityHash,
+			r.ContentHash, r.RulesVersion, v[n+1], v[n+2], v[n+3]}, nil
+	},
+}
+
+// scanAll assigns values read as pgx's default Go types to the destinations by re-encoding
+// nothing: each destination takes the value as it is (types must match).
+func scanAll(values []any, dest ...any) error {
+	for i, d := range dest {
+		v := values[i]
+		switch p := d.(type) {
+		case *string:
+			s, ok := v.(string)
+			if !ok {
+				return fmt.Errorf("column %d: %T, want text", i, v)
+			}
+			*p = s
+		case *[]byte:
+			if v == nil {
+				*p = nil
+				continue
+			}
+			switch b := v.(type) {
+			case []byte:
+				*p = b
+			case string:
+				*p = []byte(b)
+			default:
+				return fmt.Errorf("column %d: %T, want bytes", i, v)
+			}
+		case *time.Time:
+			t, ok := v.(time.Time)
+			if !ok {
+				return fmt.Errorf("column %d: %T, want a time", i, v)
+			}
+			*p = t
+		case **time.Time:
+			if v == nil {
+				*p = nil
+				continue
+			}
+			t, ok := v.(time.Time)
+			if !ok {
+				return fmt.Errorf("column %d: %T, want a time", i, v)
+			}
+			*p = &t
+		case **int32:
+			if v == nil {
+				*p = nil
+				continue
+			}
+			n, ok := v.(int32)
+			if !ok {
+				return fmt.Errorf("column %d: %T, want an integer", i, v)
+			}
+			*p = &n
+		case *int16:
+			n, ok := v.(int16)
+			if !ok {
+				return fmt.Errorf("column %d: %T, want a smallint", i, v)
+			}
+			*p = n
+		default:
+			return fmt.Errorf("column %d: cannot read into %T", i, d)
+		}
+	}
+	return nil
+}
+
+// moveRows moves every row of from's partitions into to, converted, partition by partition.
+func moveRows(ctx context.Context, conn *pgx.Conn, w io.Writer, from, to string, cv converter) error {
+	var kind string
+	if err := conn.QueryRow(ctx, `SELECT coalesce((SELECT relkind::text FROM pg_class WHERE oid = to_regclass($1)), '')`, from).Scan(&kind); err != nil {
+		return fmt.Errorf("find %s: %w", from, err)
+	}
+	if kind != "p" {
+		return fmt.Errorf("move rows from %s: it is not a partitioned table (relkind %q): the schema is not what migration %05d expects", from, kind, ConvertVersion)
+	}
+	type part struct{ name, bound string }
+	var parts []part
+	rows, err := conn.Query(ctx, `SELECT c.relname, pg_get_expr(c.relpartbound, c.oid)
+		FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+		WHERE i.inhparent = $1::regclass ORDER BY c.relname`, from)
+	if err != nil {
+		return fmt.Errorf("list partitions of %s: %w", from, err)
+	}
+	for rows.Next() {
+		var p part
+		if err := rows.Scan(&p.name, &p.bound); err != nil {
+			rows.Close()
+			return err
+		}
+		parts = append(parts, p)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("list partitions of %s: %w", from, err)
+	}
+	var moved int64
+	for _, p := range parts {
+		suffix := strings.TrimPrefix(p.name, from)
+		dest := to + suffix
+		if _, err := conn.Exec(ctx, fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s PARTITION OF %s %s`,
+			pgx.Identifier{dest}.Sanitize(), pgx.Identifier{to}.Sanitize(), p.bound)); err != nil {
+			return fmt.Errorf("create partition %s: %w", dest, err)
+		}
+		var estimate float64
+		_ = conn.QueryRow(ctx, `SELECT greatest(reltuples, 0) FROM pg_class WHERE oid = $1::regclass`, p.name).Scan(&estimate)
+		fmt.Fprintf(w, "migration %05d: moving %s into %s (about %.0f rows)\n", ConvertVersion, p.name, dest, estimate)
+		for {
+			n, err := moveBatch(ctx, conn, p.name, to, cv)
+			if err != nil {
+				return fmt.Errorf("move rows of %s into %s (%d moved so far; run the migration again to continue): %w", p.name, to, moved, err)
+			}
+			if n == 0 {
+				break
+			}
+			moved += n
+			fmt.Fprintf(w, "migration %05d: %s: %d rows moved in all\n", ConvertVersion, p.name, moved)
+		}
+		if _, err := conn.Exec(ctx, `DROP TABLE `+pgx.Identifier{p.name}.Sanitize()); err != nil {
+			return fmt.Errorf("drop the emptied partition %s: %w", p.name, err)
+		}
+	}
+	fmt.Fprintf(w, "migration %05d: %d rows moved from %s into %s\n", ConvertVersion, moved, from, to)
+	return nil
+}
+
+// moveBatch moves up to convertBatch rows of partition part into table to, in one transaction.
+func moveBatch(ctx context.Context, conn *pgx.Conn, part, to string, cv converter) (int64, error) {
+	var n int64
+	err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, fmt.Sprintf(`DELETE FROM %[1]s WHERE ctid = ANY(ARRAY(SELECT ctid FROM %[1]s LIMIT %[2]d)) RETURNING %[3]s`,
+			pgx.Identifier{part}.Sanitize(), convertBatch, cv.source))
+		if err != nil {
+			return err
+		}
+		var out [][]any
+		for rows.Next() {
+			v, err := rows.Values()
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			r, err := cv.row(v)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			out = append(out, r)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if len(out) == 0 {
+			return nil
+		}
+		n, err = tx.CopyFrom(ctx, pgx.Identifier{to}, cv.dest, pgx.CopyFromRows(out))
+		return err
+	})
+	return n, err
+}
+
+func nilIfEmpty(b []byte) any {
+	if b == nil {
+		return nil
+	}
+	return string(b)
+}
+
+// NewProvider returns the goose provider of every migration: the embedded SQL files and the Go
+// migration 00051, which writes its progress to w.
+func NewProvider(db *sql.DB, w io.Writer, opts ...goose.ProviderOption) (*goose.Provider, error) {
+	opts = append([]goose.ProviderOption{goose.WithGoMigrations(convertMigration(w))}, opts...)
+	return goose.NewProvider(goose.DialectPostgres, db, FS, opts...)
+}
