@@ -61,7 +61,7 @@ func stagingDefinition() string {
 	for _, c := range transform.StoreColumns {
 		parts = append(parts, c.Name+" "+c.Staged)
 	}
-	return strings.Join(append(parts, "content_hash bytea"), ", ")
+	return strings.Join(append(parts, "content_hash bytea", "ordinal integer"), ", ")
 }
 
 func textOrNil(b []byte) any {

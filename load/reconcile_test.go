@@ -2,7 +2,7 @@ package load
 
 import (
 	"context"
-	"encoding/hex"
+	"strconv"
 	"testing"
 	"time"
 
@@ -13,7 +13,7 @@ import (
 func versions(t *testing.T, s *Store) map[string]string {
 	t.Helper()
 	rows, err := s.Pool().Query(context.Background(), `SELECT domain || '/' || request_body || '/' || ordinal,
-		xmin::text || ' ' || xmax::text FROM callback_records`)
+		xmin::text || ' ' || xmax::text FROM callback_store`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +90,7 @@ func TestPruneMovesExtraRowsOnly(t *testing.T) {
 
 	// The removed rows keep their content, the run id and the reason.
 	rows, err := s.Pool().Query(ctx, `SELECT domain, callback_time, ordinal, record->>'request_body', record->>'status',
-		record->>'content_hash', record->'raw'->>'CallbackBody', run_id, reason
+		record->>'identity_hash', record->'raw'->>'CallbackBody', run_id, reason
 		FROM callback_records_removed ORDER BY callback_time, ordinal`)
 	if err != nil {
 		t.Fatal(err)
@@ -104,7 +104,7 @@ func TestPruneMovesExtraRowsOnly(t *testing.T) {
 		rawBody            string
 		runID, reason      string
 	}
-	hexOf := func(r transform.Row) string { return `\x` + hex.EncodeToString(r.ContentHash) }
+	hexOf := func(r transform.Row) string { return strconv.FormatInt(r.IdentityKey(), 10) }
 	want := []removed{
 		{d, a.CallbackTime, 1, "a", "ok", hexOf(a), "a", "run-reconcile", "not in a complete read"},
 		{d, a.CallbackTime, 2, "a", "ok", hexOf(a), "a", "run-reconcile", "not in a complete read"},

@@ -64,6 +64,10 @@ type Window struct {
 	domains  int    // 0, 1 or 2 (several)
 	months   map[month]bool
 	lo, hi   time.Time // callback_time bounds of the staged rows
+	// identities counts the staged rows per identity (domain, callback_time, identity_hash);
+	// shared says some identity has more than one, so Commit must number them.
+	identities map[identityKey]int32
+	shared     bool
 	rejects  []transform.Reject
 	rejected int64
 
@@ -74,8 +78,18 @@ type Window struct {
 const stagingTable = "cbarchive_staging"
 
 // stagingColumns is the order COPY sends: storeColumns, then the record's content hash, which
-// only orders records of equal identity (their ordinals) and is not stored.
-var stagingColumns = append(transform.ColumnNames(transform.StoreColumns), "content_hash")
+// only orders records of equal identity (their ordinals) and is not stored, then the ordinal:
+// 0, the right one for every record whose identity no other staged record shares; Commit
+// numbers the others (numberSQL) before the merge.
+var stagingColumns = append(transform.ColumnNames(transform.StoreColumns), "content_hash", "ordinal")
+
+// identityKey is a record's identity within a window: domain, callback_time (microseconds, as
+// stored) and identity_hash.
+type identityKey struct {
+	domain string
+	at     int64
+	id     int64
+}
 
 // createStaging makes the connection's staging table on first use. ON COMMIT DELETE ROWS
 // empties it at every commit; a rollback discards its rows anyway.
@@ -85,7 +99,7 @@ var createStaging = `CREATE TEMP TABLE IF NOT EXISTS ` + stagingTable + ` (` + s
 // BeginWindow acquires a connection, begins the window's transaction and prepares the staging
 // table. The caller must end it with Commit or Rollback.
 func (s *Store) BeginWindow(ctx context.Context, o WindowOpts) (*Window, error) {
-	w := &Window{s: s, o: o, months: make(map[month]bool)}
+	w := &Window{s: s, o: o, months: make(map[month]bool), identities: make(map[identityKey]int32)}
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return nil, w.wrap(fmt.Errorf("acquire connection: %w", translate(err)))
@@ -155,6 +169,11 @@ func (w *Window) AddRows(ctx context.Context, rows []transform.Row) error {
 			w.domains++
 		}
 		t := rows[i].CallbackTime
+		k := identityKey{rows[i].Domain, t.UnixMicro(), rows[i].IdentityKey()}
+		w.identities[k]++
+		if w.identities[k] > 1 {
+			w.shared = true
+		}
 		w.months[monthOf(t)] = true
 		if w.lo.IsZero() || t.Before(w.lo) {
 			w.lo = t
@@ -186,7 +205,7 @@ func (s *rowSource) Next() bool { s.i++; return s.i < len(s.rows) }
 func (s *rowSource) Err() error { return nil }
 func (s *rowSource) Values() ([]any, error) {
 	r := &s.rows[s.i]
-	s.vals = append(transform.StoreValues(s.vals[:0], r), r.ContentHash)
+	s.vals = append(transform.StoreValues(s.vals[:0], r), r.ContentHash, int32(0))
 	return s.vals, nil
 }
 
@@ -212,6 +231,7 @@ func (w *Window) Reset(ctx context.Context) error {
 	w.staged, w.rejected, w.rejects = 0, 0, nil
 	w.domain, w.domains = "", 0
 	w.months = make(map[month]bool)
+	w.identities, w.shared = make(map[identityKey]int32), false
 	w.lo, w.hi = time.Time{}, time.Time{}
 	return nil
 }
@@ -253,6 +273,11 @@ func (w *Window) commit(ctx context.Context) (Counts, error) {
 		// compiling it costs more than it saves (~20 ms a window).
 		if _, err := w.tx.Exec(ctx, `SELECT set_config('jit', 'off', true)`); err != nil {
 			return c, fmt.Errorf("merge: %w", translate(err))
+		}
+		if w.shared {
+			if _, err := w.tx.Exec(ctx, numberSQL); err != nil {
+				return c, fmt.Errorf("number records of equal identity: %w", translate(err))
+			}
 		}
 		err := w.tx.QueryRow(ctx, mergeSQL, w.mergeArgs()...).Scan(&c.New, &c.Updated)
 		if err != nil {
@@ -307,29 +332,37 @@ func (w *Window) Rollback() {
 	}
 }
 
-// mergeSQL numbers the staged rows, drops those archived unchanged and upserts the rest;
-// $1 and $2 bound the staged callback_time so that only the window's partitions are probed, and
-// $3 (the window's one domain, or NULL) makes the probe a range scan of the unique index, whose
-// leading column is domain, instead of a walk over the whole index. A row is unchanged when
-// its content columns (storeColumn.content) equal the archived row's.
+// numberSQL numbers the staged records that share an identity (domain, callback_time,
+// identity_hash): 0.. in the order of their content hash, so that the same records in any page
+// order get the same ordinals and k identical records are k rows. Commit runs it only when
+// AddRows saw such records; every other record keeps ordinal 0.
+var numberSQL = `
+UPDATE pg_temp.` + stagingTable + ` s SET ordinal = n.ordinal
+FROM (
+	SELECT x.ctid AS tid,
+		(row_number() OVER (PARTITION BY x.domain, x.callback_time, x.identity_hash ORDER BY x.content_hash) - 1)::integer AS ordinal
+	FROM pg_temp.` + stagingTable + ` x
+	WHERE (x.domain, x.callback_time, x.identity_hash) IN (
+		SELECT domain, callback_time, identity_hash FROM pg_temp.` + stagingTable + `
+		GROUP BY 1, 2, 3 HAVING count(*) > 1)
+) n
+WHERE s.ctid = n.tid AND n.ordinal > 0`
+
+// mergeSQL drops the staged rows archived unchanged and upserts the rest; $1 and $2 bound the
+// staged callback_time so that only the window's partitions are probed, and $3 (the window's
+// one domain, or NULL) makes the probe a range scan of the unique index, whose leading column
+// is domain, instead of a walk over the whole index. A row is unchanged when its content
+// columns (transform.StoreColumn.Content) equal the archived row's.
 var mergeSQL = `
-WITH numbered AS (
-	-- Sort only the key columns and the row's address, not the wide rows: a window of large
-	-- rows would otherwise spill the sort to disk.
-	SELECT s.ctid AS tid,
-		(row_number() OVER (PARTITION BY s.domain, s.callback_time, s.identity_hash
-			ORDER BY s.content_hash) - 1)::integer AS ordinal
-	FROM pg_temp.` + stagingTable + ` s
-), changed AS (
+WITH changed AS (
 	-- Drop what is archived unchanged before the INSERT: those rows never reach ON CONFLICT,
 	-- so a re-read writes nothing (no tuple versions, no WAL).
-	SELECT s.*, n.ordinal
-	FROM numbered n
-	CROSS JOIN LATERAL (SELECT * FROM pg_temp.` + stagingTable + ` x WHERE x.ctid = n.tid OFFSET 0) s
+	SELECT s.*
+	FROM pg_temp.` + stagingTable + ` s
 	WHERE NOT EXISTS (
 		SELECT 1 FROM ` + storeTable + ` c
 		WHERE c.domain = s.domain AND c.callback_time = s.callback_time
-		  AND c.identity_hash = s.identity_hash AND c.ordinal = n.ordinal
+		  AND c.identity_hash = s.identity_hash AND c.ordinal = s.ordinal
 		  AND c.callback_time BETWEEN $1::timestamptz AND $2::timestamptz
 		  AND ($3::text IS NULL OR c.domain = $3::text)
 		  AND ` + sameContent("c", "s") + `)
