@@ -59,17 +59,17 @@ type Window struct {
 	conn *pgxpool.Conn
 	tx   pgx.Tx
 
-	staged   int64
-	domain   string // the staged rows' domain, while they all have the same
-	domains  int    // 0, 1 or 2 (several)
-	months   map[month]bool
-	lo, hi   time.Time // callback_time bounds of the staged rows
+	staged  int64
+	domain  string // the staged rows' domain, while they all have the same
+	domains int    // 0, 1 or 2 (several)
+	months  map[month]bool
+	lo, hi  time.Time // callback_time bounds of the staged rows
 	// identities counts the staged rows per identity (domain, callback_time, identity_hash);
 	// shared says some identity has more than one, so Commit must number them.
 	identities map[identityKey]int32
 	shared     bool
-	rejects  []transform.Reject
-	rejected int64
+	rejects    []transform.Reject
+	rejected   int64
 
 	err  error // first failure: the transaction is unusable after it
 	done bool
