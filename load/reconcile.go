@@ -24,7 +24,10 @@ type Prune struct {
 }
 
 // The reconcile SQL, in one place: removeExtraSQL is the only statement that takes rows out of
-// callback_records, and callback_records_removed (migration 00040) the only place they go.
+// callback_store (callback_records), and callback_records_removed (migration 00040) the only
+// place they go. The removed row is kept in its stored form (every column of callback_store,
+// from which transform.RecordFromRow gives the record back), not through the view, whose
+// computed columns would fail on a row made inconsistent by hand.
 //
 // A row of the key's domain, in [$2, $3), matching the filter ($4 app, $5 stream, $6 event
 // types; NULL or empty for any) is extra when the staged rows hold fewer records of its
@@ -39,7 +42,7 @@ WITH staged AS (
 	WHERE domain = $1::text
 	GROUP BY callback_time, identity_hash
 ), moved AS (
-	DELETE FROM callback_records c
+	DELETE FROM ` + storeTable + ` c
 	WHERE c.domain = $1::text
 	  AND c.callback_time >= $2::timestamptz AND c.callback_time < $3::timestamptz
 	  AND ($4::text IS NULL OR c.app = $4::text)

@@ -90,7 +90,7 @@ func TestPruneMovesExtraRowsOnly(t *testing.T) {
 
 	// The removed rows keep their content, the run id and the reason.
 	rows, err := s.Pool().Query(ctx, `SELECT domain, callback_time, ordinal, record->>'request_body', record->>'status',
-		record->>'identity_hash', record->'raw'->>'CallbackBody', run_id, reason
+		record->>'identity_hash', record->>'response_header', run_id, reason
 		FROM callback_records_removed ORDER BY callback_time, ordinal`)
 	if err != nil {
 		t.Fatal(err)
@@ -106,9 +106,9 @@ func TestPruneMovesExtraRowsOnly(t *testing.T) {
 	}
 	hexOf := func(r transform.Row) string { return strconv.FormatInt(r.IdentityKey(), 10) }
 	want := []removed{
-		{d, a.CallbackTime, 1, "a", "ok", hexOf(a), "a", "run-reconcile", "not in a complete read"},
-		{d, a.CallbackTime, 2, "a", "ok", hexOf(a), "a", "run-reconcile", "not in a complete read"},
-		{d, b.CallbackTime, 0, "b", "fail", hexOf(b), "b", "run-reconcile", "not in a complete read"},
+		{d, a.CallbackTime, 1, "a", "ok", hexOf(a), a.ResponseHeader, "run-reconcile", "not in a complete read"},
+		{d, a.CallbackTime, 2, "a", "ok", hexOf(a), a.ResponseHeader, "run-reconcile", "not in a complete read"},
+		{d, b.CallbackTime, 0, "b", "fail", hexOf(b), b.ResponseHeader, "run-reconcile", "not in a complete read"},
 	}
 	var gotRemoved []removed
 	for rows.Next() {
