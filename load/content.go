@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/cbarchive/cbarchive/transform"
 )
 
 // ContentQuery selects the archived rows whose content `verify --content` compares: one
@@ -17,7 +19,8 @@ type ContentQuery struct {
 }
 
 // ContentRow is one archived row as `verify --content` sees it: its identity, ordinal and
-// content hash, and a few fields to describe it in a report.
+// content hash (both sha256 of the record the row gives back, as transform computes them for
+// a record read from the API), and a few fields to describe it in a report.
 type ContentRow struct {
 	CallbackTime           time.Time
 	App, Stream, EventType string
@@ -28,10 +31,11 @@ type ContentRow struct {
 	ContentHash            []byte
 }
 
-// contentRowsSQL is the archive side of a content comparison, in one place.
-const contentRowsSQL = `
-SELECT callback_time, app, stream, event_type, status, response_code, identity_hash, ordinal, content_hash
-FROM callback_records
+// contentRowsSQL is the archive side of a content comparison, in one place: the stored form of
+// each row (no content hash is stored: it is computed from the record the row gives back).
+var contentRowsSQL = `
+SELECT ` + transform.StoredColumns() + `, ordinal
+FROM ` + storeTable + `
 WHERE domain = $1 AND callback_time >= $2 AND callback_time < $3
   AND ($4 = '' OR app = $4) AND ($5 = '' OR stream = $5)
   AND (cardinality($6::text[]) = 0 OR event_type = ANY($6))
@@ -46,11 +50,17 @@ func (s *Store) ContentRows(ctx context.Context, q ContentQuery) ([]ContentRow, 
 	defer rows.Close()
 	var out []ContentRow
 	for rows.Next() {
+		var st transform.Row
 		var r ContentRow
-		if err := rows.Scan(&r.CallbackTime, &r.App, &r.Stream, &r.EventType, &r.Status, &r.ResponseCode,
-			&r.IdentityHash, &r.Ordinal, &r.ContentHash); err != nil {
+		if err := rows.Scan(append(transform.StoredTargets(&st), &r.Ordinal)...); err != nil {
 			return nil, fmt.Errorf("read the content of %s: %w", q.Domain, translate(err))
 		}
+		rec, err := transform.RecordFromRow(&st)
+		if err != nil {
+			return nil, fmt.Errorf("read the content of %s %s: %w", q.Domain, st.CallbackTime.UTC().Format(time.RFC3339Nano), err)
+		}
+		r.CallbackTime, r.App, r.Stream, r.EventType, r.Status, r.ResponseCode = st.CallbackTime, st.App, st.Stream, st.EventType, st.Status, st.ResponseCode
+		r.IdentityHash, r.ContentHash = transform.IdentityHash(&rec), transform.ContentHash(&rec)
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {

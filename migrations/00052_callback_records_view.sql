@@ -82,6 +82,8 @@ COMMENT ON VIEW push_sessions IS
 
 GRANT SELECT ON callback_records, callback_failures, push_sessions TO cbarchive_reader;
 
+COMMENT ON COLUMN callback_records_removed.record IS 'the removed row of callback_store (its stored form), every column, as jsonb';
+
 -- +goose Down
 -- The table of migrations 00001 and 00020, empty: migration 00051's down moves the rows back.
 DROP VIEW push_sessions;
@@ -169,3 +171,5 @@ COMMENT ON VIEW push_sessions IS
     'Each push_start paired with the next push event of its stream: ended_at NULL = not ended (superseded_at set when a later push_start came first)';
 
 GRANT SELECT ON callback_records, callback_failures, push_sessions TO cbarchive_reader;
+
+COMMENT ON COLUMN callback_records_removed.record IS 'the removed callback_records row, every column, as jsonb';
