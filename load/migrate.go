@@ -15,6 +15,7 @@ import (
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
 
+	"github.com/cbarchive/cbarchive/internal/redact"
 	"github.com/cbarchive/cbarchive/migrations"
 )
 
@@ -30,8 +31,8 @@ const (
 // MigrateDownToZero or MigrateStatus) and prints what it did to w. Concurrent runs are
 // serialized by goose's PostgreSQL advisory lock.
 func Migrate(ctx context.Context, databaseURL string, direction string, w io.Writer) (err error) {
-	password := urlPassword(databaseURL)
-	defer func() { err = redactErr(err, password) }()
+	password := redact.Password(databaseURL)
+	defer func() { err = redact.Error(err, password) }()
 
 	switch direction {
 	case MigrateUp, MigrateDown, MigrateDownToZero, MigrateStatus:

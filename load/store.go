@@ -2,15 +2,14 @@ package load
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net/url"
-	"regexp"
 	"strings"
 	"sync"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/cbarchive/cbarchive/internal/redact"
 )
 
 // Store is the archive database. It wraps a *pgxpool.Pool; it is safe for concurrent use.
@@ -36,10 +35,10 @@ const tempBuffers = "64MB"
 // Open connects to the archive database and checks that it answers. It does not check the
 // schema: call CheckSchema (sync) or Migrate (migrate up).
 func Open(ctx context.Context, databaseURL string) (*Store, error) {
-	password := urlPassword(databaseURL)
+	password := redact.Password(databaseURL)
 	cfg, err := pgxpool.ParseConfig(databaseURL)
 	if err != nil {
-		return nil, redactErr(fmt.Errorf("parse database URL: %w", err), password)
+		return nil, redact.Error(fmt.Errorf("parse database URL: %w", err), password)
 	}
 	if _, ok := cfg.ConnConfig.RuntimeParams["application_name"]; !ok {
 		cfg.ConnConfig.RuntimeParams["application_name"] = "cbarchive"
@@ -54,11 +53,11 @@ func Open(ctx context.Context, databaseURL string) (*Store, error) {
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
-		return nil, redactErr(fmt.Errorf("open database pool: %w", err), password)
+		return nil, redact.Error(fmt.Errorf("open database pool: %w", err), password)
 	}
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()
-		return nil, redactErr(fmt.Errorf("connect to database %s: %w", describeConfig(cfg.ConnConfig), translate(err)), password)
+		return nil, redact.Error(fmt.Errorf("connect to database %s: %w", describeConfig(cfg.ConnConfig), translate(err)), password)
 	}
 	return &Store{
 		pool:       pool,
@@ -81,7 +80,7 @@ func (s *Store) connect(ctx context.Context, applicationName string) (*pgx.Conn,
 	}
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
-		return nil, redactErr(fmt.Errorf("connect to database %s: %w", describeConfig(cfg), translate(err)), cfg.Password)
+		return nil, redact.Error(fmt.Errorf("connect to database %s: %w", describeConfig(cfg), translate(err)), cfg.Password)
 	}
 	return conn, nil
 }
@@ -91,46 +90,3 @@ func describeConfig(c *pgx.ConnConfig) string {
 	return fmt.Sprintf("%s@%s:%d/%s", c.User, c.Host, c.Port, c.Database)
 }
 
-var keywordPassword = regexp.MustCompile(`(?i)\bpassword\s*=\s*('(?:[^'\\]|\\.)*'|\S+)`)
-
-// urlPassword extracts the password of a URL or keyword/value connection string, so that it can
-// be scrubbed from any error that might quote it.
-func urlPassword(s string) string {
-	if u, err := url.Parse(s); err == nil && u.User != nil {
-		if p, ok := u.User.Password(); ok {
-			return p
-		}
-	}
-	if m := keywordPassword.FindStringSubmatch(s); m != nil {
-		return strings.Trim(m[1], "'")
-	}
-	return ""
-}
-
-// redactedError is an error whose message had the password removed; Unwrap still reaches the
-// original error so callers can test it with errors.Is/As.
-type redactedError struct {
-	msg string
-	err error
-}
-
-func (e *redactedError) Error() string { return e.msg }
-func (e *redactedError) Unwrap() error { return e.err }
-
-// redactErr removes the password (raw and URL-escaped) from err's message.
-func redactErr(err error, password string) error {
-	if err == nil || password == "" {
-		return err
-	}
-	msg := err.Error()
-	clean := msg
-	for _, p := range []string{password, url.QueryEscape(password), url.PathEscape(password)} {
-		if p != "" {
-			clean = strings.ReplaceAll(clean, p, "xxxxx")
-		}
-	}
-	if clean == msg {
-		return err
-	}
-	return &redactedError{msg: clean, err: errors.Unwrap(err)}
-}

@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/cbarchive/cbarchive/internal/redact"
 )
 
 // wantForm is the accepted form of a Pushgateway URL, for error messages.
@@ -29,7 +31,7 @@ func ValidateURL(s string) error {
 }
 
 func parseGateway(s string) (gateway, error) {
-	shown := redact(s)
+	shown := redact.URL(s)
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("pushgateway URL %q %s: %s", shown, fmt.Sprintf(format, args...), wantForm)
 	}
@@ -48,7 +50,7 @@ func parseGateway(s string) (gateway, error) {
 		if errors.As(err, &ue) {
 			cause = ue.Err
 		}
-		return gateway{}, bad("is not a URL (%s)", scrub(cause.Error(), passwordIn(s)))
+		return gateway{}, bad("is not a URL (%s)", redact.Text(cause.Error(), redact.Password(s)))
 	}
 	switch {
 	case u.Scheme != "http" && u.Scheme != "https":
@@ -85,51 +87,4 @@ func splitScheme(s string) (scheme, rest string, ok bool) {
 		}
 	}
 	return s[:i], s[i+3:], true
-}
-
-// userinfoBounds finds the password in s as written: from the first ':' of the user info to the
-// last '@' before the path. It works on strings url.Parse refuses, and errs towards hiding too
-// much (a port, a path) rather than too little.
-func userinfoBounds(s string) (start, end int, ok bool) {
-	offset := 0
-	if scheme, _, found := splitScheme(s); found {
-		offset = len(scheme) + 3
-	}
-	rest := s[offset:]
-	at := strings.LastIndex(rest, "@")
-	if at < 0 {
-		return 0, 0, false
-	}
-	colon := strings.Index(rest[:at], ":")
-	if colon < 0 {
-		return 0, 0, false
-	}
-	return offset + colon + 1, offset + at, true
-}
-
-// redact returns s with the password of its user info replaced by "xxxxx", as url.URL.Redacted
-// does, also for values that are not valid URLs.
-func redact(s string) string {
-	start, end, ok := userinfoBounds(s)
-	if !ok {
-		return s
-	}
-	return s[:start] + "xxxxx" + s[end:]
-}
-
-// passwordIn returns the password of s as written, or "".
-func passwordIn(s string) string {
-	start, end, ok := userinfoBounds(s)
-	if !ok {
-		return ""
-	}
-	return s[start:end]
-}
-
-// scrub replaces every occurrence of password in msg.
-func scrub(msg, password string) string {
-	if password == "" {
-		return msg
-	}
-	return strings.ReplaceAll(msg, password, "xxxxx")
 }

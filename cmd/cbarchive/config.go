@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/cbarchive/cbarchive/extract"
+	"github.com/cbarchive/cbarchive/internal/redact"
 	"github.com/cbarchive/cbarchive/metrics"
 )
 
@@ -209,20 +210,7 @@ func urlErrorReason(err error, rawURL string) string {
 	if strings.Contains(reason, rawURL) {
 		return "unrecognized syntax"
 	}
-	return newRedactor(passwordOf(rawURL)).redact(reason)
-}
-
-// passwordOf returns the password of a connection string, if it has one.
-func passwordOf(rawURL string) string {
-	if cfg, err := pgxpool.ParseConfig(rawURL); err == nil && cfg.ConnConfig.Password != "" {
-		return cfg.ConnConfig.Password
-	}
-	if u, err := url.Parse(rawURL); err == nil {
-		if p, ok := u.User.Password(); ok {
-			return p
-		}
-	}
-	return ""
+	return redact.Text(reason, redact.Password(rawURL))
 }
 
 // parseTime parses a command-line time (RFC3339).

@@ -18,6 +18,7 @@ import (
 
 	"github.com/cbarchive/cbarchive/extract"
 	"github.com/cbarchive/cbarchive/load"
+	"github.com/cbarchive/cbarchive/internal/redact"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -48,7 +49,7 @@ type env struct {
 	ctx    context.Context
 	stdout io.Writer
 	stderr io.Writer
-	red    *redactor
+	red    *redact.Replacer
 }
 
 func main() {
@@ -63,7 +64,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var cli CLI
 	cli.AccessKey = os.Getenv("VOLC_ACCESSKEY")
 	cli.SecretKey = os.Getenv("VOLC_SECRETKEY")
-	red := newRedactor(cli.SecretKey, passwordOf(os.Getenv("DATABASE_URL")))
+	red := redact.New(cli.SecretKey, redact.Password(os.Getenv("DATABASE_URL")))
 	safeOut := &redactingWriter{w: stdout, r: red}
 	safeErr := &redactingWriter{w: stderr, r: red}
 
@@ -99,7 +100,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	// The URL's password is known only now if it came from a flag.
-	red = newRedactor(cli.SecretKey, passwordOf(cli.DatabaseURL))
+	red = redact.New(cli.SecretKey, redact.Password(cli.DatabaseURL))
 	safeOut.r, safeErr.r = red, red
 
 	e := &env{ctx: ctx, stdout: safeOut, stderr: safeErr, red: red}

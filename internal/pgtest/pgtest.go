@@ -7,10 +7,8 @@ package pgtest
 import (
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"net/url"
 	"os"
 	"testing"
@@ -18,9 +16,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx", for goose
 
-	"github.com/cbarchive/cbarchive/migrations"
+	"github.com/cbarchive/cbarchive/internal/redact"
 )
 
 // DefaultURL is used when DATABASE_URL is not set.
@@ -37,6 +34,13 @@ func AdminURL() string {
 // NewDatabase creates an empty database for t, dropped when t ends, and returns its URL.
 func NewDatabase(t testing.TB) string {
 	t.Helper()
+	return createDatabase(t, "")
+}
+
+// createDatabase creates a database for t with CREATE DATABASE name+suffix, dropped when t
+// ends, and returns its URL.
+func createDatabase(t testing.TB, suffix string) string {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	admin := AdminURL()
@@ -45,15 +49,15 @@ func NewDatabase(t testing.TB) string {
 		t.Fatalf("pgtest: cannot reach PostgreSQL at %s: %v\n"+
 			"Start one (on Debian: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start, "+
 			"or apt-get install -y postgresql) or point DATABASE_URL at a server where this user may CREATE DATABASE.",
-			redact(admin), err)
+			redact.URL(admin), err)
 	}
 	defer conn.Close(ctx)
 
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	name := "cbtest_" + hex.EncodeToString(b[:])
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("pgtest: create database %s: %v", name, err)
+	if err := createWithRetry(ctx, conn, "CREATE DATABASE "+name+suffix); err != nil {
+		t.Fatalf("pgtest: create database %s%s: %v", name, suffix, err)
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -69,31 +73,29 @@ func NewDatabase(t testing.TB) string {
 		}
 	})
 
+	return withDatabase(admin, name)
+}
+
+// withDatabase returns the server URL admin with its database replaced by name.
+func withDatabase(admin, name string) string {
 	u, err := url.Parse(admin)
 	if err != nil {
-		t.Fatalf("pgtest: DATABASE_URL %q is not a URL: %v", redact(admin), err)
+		panic(fmt.Sprintf("pgtest: DATABASE_URL %q is not a URL: %v", redact.URL(admin), err))
 	}
 	u.Path = "/" + name
 	return u.String()
 }
 
-// NewMigrated creates a database for t with every migration applied and returns its URL.
+// NewMigrated creates a database for t with every migration applied and returns its URL. The
+// database is cloned (CREATE DATABASE … TEMPLATE) from a template migrated once per set of
+// migrations, shared by every test process on the server; see template.
 func NewMigrated(t testing.TB) string {
 	t.Helper()
-	dbURL := NewDatabase(t)
-	db, err := sql.Open("pgx", dbURL)
+	tmpl, err := template()
 	if err != nil {
-		t.Fatalf("pgtest: open %s: %v", redact(dbURL), err)
+		t.Fatalf("pgtest: %v", err)
 	}
-	defer db.Close()
-	p, err := migrations.NewProvider(db, io.Discard)
-	if err != nil {
-		t.Fatalf("pgtest: goose provider: %v", err)
-	}
-	if _, err := p.Up(context.Background()); err != nil {
-		t.Fatalf("pgtest: migrate up: %v", err)
-	}
-	return dbURL
+	return createDatabase(t, " TEMPLATE "+tmpl)
 }
 
 // NewPool returns a pool on a fresh migrated database, closed when t ends.
@@ -106,15 +108,4 @@ func NewPool(t testing.TB) (*pgxpool.Pool, string) {
 	}
 	t.Cleanup(pool.Close)
 	return pool, dbURL
-}
-
-func redact(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		return "(unparseable URL)"
-	}
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
-	}
-	return fmt.Sprint(u)
 }

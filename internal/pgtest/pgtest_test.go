@@ -23,10 +23,32 @@ func TestNewMigratedHasTheArchiveTables(t *testing.T) {
 	}
 }
 
-func TestRedactHidesThePassword(t *testing.T) {
+func TestClonesAreIndependent(t *testing.T) {
 	t.Parallel()
-	got := redact("postgres://u:s3cret@h:5432/db")
-	if got != "postgres://u:xxxxx@h:5432/db" {
-		t.Fatalf("redact = %q", got)
+	ctx := context.Background()
+	a, b := NewMigrated(t), NewMigrated(t)
+	if a == b {
+		t.Fatalf("two tests got the same database %s", a)
+	}
+	ca, err := pgx.Connect(ctx, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ca.Close(ctx)
+	if _, err := ca.Exec(ctx, "CREATE TABLE only_in_a (x int)"); err != nil {
+		t.Fatal(err)
+	}
+	cb, err := pgx.Connect(ctx, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cb.Close(ctx)
+	var found bool
+	if err := cb.QueryRow(ctx, "SELECT to_regclass('only_in_a') IS NOT NULL").Scan(&found); err != nil || found {
+		t.Fatalf("a table created in one clone shows in another (found %v, err %v)", found, err)
+	}
+	var version int64
+	if err := cb.QueryRow(ctx, "SELECT max(version_id) FROM goose_db_version").Scan(&version); err != nil || version == 0 {
+		t.Fatalf("the clone has no migration history (version %d, err %v)", version, err)
 	}
 }
