@@ -89,4 +89,3 @@ func (s *Store) connect(ctx context.Context, applicationName string) (*pgx.Conn,
 func describeConfig(c *pgx.ConnConfig) string {
 	return fmt.Sprintf("%s@%s:%d/%s", c.User, c.Host, c.Port, c.Database)
 }
-
