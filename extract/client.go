@@ -41,6 +41,9 @@ type ClientConfig struct {
 	BackoffBase, BackoffCap time.Duration
 	Limiter                 *Limiter    // required: the process-wide gate
 	Logger                  *zap.Logger // default: no logs
+	// Transport sends the signed requests; default: an http.Transport of its own. Tests wrap
+	// one to observe when each request leaves.
+	Transport http.RoundTripper
 }
 
 // Client calls the Live API through the official SDK's signer and transport, and applies the
@@ -112,15 +115,18 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	sdk.SetSecretKey(cfg.SecretKey)
 	sdk.ServiceInfo.Credentials.Region = cfg.Region
 	sdk.SetTimeout(cfg.Timeout)
-	sdk.Client.Client = &http.Client{Transport: &sentTracker{base: &http.Transport{
-		Proxy:               http.ProxyFromEnvironment,
-		DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:        256,
-		MaxIdleConnsPerHost: 256,
-		IdleConnTimeout:     90 * time.Second,
-		TLSHandshakeTimeout: 10 * time.Second,
-		ForceAttemptHTTP2:   true,
-	}}}
+	if cfg.Transport == nil {
+		cfg.Transport = &http.Transport{
+			Proxy:               http.ProxyFromEnvironment,
+			DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			MaxIdleConns:        256,
+			MaxIdleConnsPerHost: 256,
+			IdleConnTimeout:     90 * time.Second,
+			TLSHandshakeTimeout: 10 * time.Second,
+			ForceAttemptHTTP2:   true,
+		}
+	}
+	sdk.Client.Client = &http.Client{Transport: &sentTracker{base: cfg.Transport}}
 	return &Client{sdk: sdk, cfg: cfg, log: cfg.Logger}, nil
 }
 

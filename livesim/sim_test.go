@@ -506,13 +506,10 @@ func TestSlowFaultRespectsClientTimeout(t *testing.T) {
 	t.Parallel()
 	b := setup(t, Config{RecordsPerDay: 5, DaysBack: 1, Faults: Faults{Rate: 1, Classes: []FaultClass{FaultSlow}, SlowDelay: 5 * time.Second}})
 	b.client.SetTimeout(200 * time.Millisecond)
-	began := time.Now()
+	// The answer comes after 5 s: only the client's timeout can end the call with this error.
 	c := b.do(t, actionDescribe, window(testNow.Add(-time.Hour), testNow))
 	if c.err == nil || !errors.Is(c.err, context.DeadlineExceeded) && !strings.Contains(c.err.Error(), "deadline") {
 		t.Fatalf("err %v, want a client timeout", c.err)
-	}
-	if time.Since(began) > 3*time.Second {
-		t.Fatalf("took %s", time.Since(began))
 	}
 }
 
@@ -673,7 +670,9 @@ func TestGeneratedData(t *testing.T) {
 	}
 }
 
-func TestBigDatasetsBuildAndServeFast(t *testing.T) {
+// TestBigDatasetsBuildAndServeDeepPages checks big datasets are complete and paged; how fast
+// they build is measured by BenchmarkBuild, not asserted here.
+func TestBigDatasetsBuildAndServeDeepPages(t *testing.T) {
 	if testing.Short() {
 		t.Skip("big dataset")
 	}
@@ -686,23 +685,30 @@ func TestBigDatasetsBuildAndServeFast(t *testing.T) {
 		{"100k in one day", Config{NumDomains: 1, RecordsPerDay: 100000, DaysBack: 1}, 100000},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			began := time.Now()
 			b := setup(t, tt.cfg)
-			built := time.Since(began)
 			n := len(b.sim.Records("", testNow.Add(-8*24*time.Hour), testNow))
 			if n < tt.min {
 				t.Fatalf("%d records, want >= %d", n, tt.min)
 			}
-			began = time.Now()
 			c := b.do(t, actionDescribe, window(testNow.Add(-24*time.Hour), testNow).with("PageNum", 25, "PageSize", 1000))
 			if c.status != 200 || len(c.ans.Result.CallbackInfoList) != 1000 {
 				t.Fatalf("status %d, %d records", c.status, len(c.ans.Result.CallbackInfoList))
 			}
-			t.Logf("%d records built in %s; a deep page in %s", n, built, time.Since(began))
-			if built > 10*time.Second { // generous: -race and a shared machine
-				t.Errorf("build took %s", built)
-			}
 		})
+	}
+}
+
+// BenchmarkBuild measures building a week of 4 domains at 7,500 records a day (210,000
+// records): go test -run='^$' -bench=BenchmarkBuild -benchtime=3x ./livesim/
+func BenchmarkBuild(b *testing.B) {
+	for b.Loop() {
+		s, err := New(Config{NumDomains: 4, RecordsPerDay: 7500, DaysBack: 7, Now: fixedNow})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if n := len(s.Records("", testNow.Add(-8*24*time.Hour), testNow)); n < 200000 {
+			b.Fatalf("%d records", n)
+		}
 	}
 }
 

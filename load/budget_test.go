@@ -5,26 +5,21 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/cbarchive/cbarchive/internal/poll"
 )
 
 type shares struct {
-	mu sync.Mutex
-	v  float64
+	mu  sync.Mutex
+	v   float64
+	all []float64
 }
 
-func (s *shares) set(v float64) { s.mu.Lock(); s.v = v; s.mu.Unlock() }
+func (s *shares) set(v float64) { s.mu.Lock(); s.v = v; s.all = append(s.all, v); s.mu.Unlock() }
 func (s *shares) get() float64  { s.mu.Lock(); defer s.mu.Unlock(); return s.v }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
+// history records every share a member was given, in order.
+func (s *shares) history() []float64 { s.mu.Lock(); defer s.mu.Unlock(); return append([]float64(nil), s.all...) }
 
 func TestProcessesOfOneAccountSplitItsBudget(t *testing.T) {
 	t.Parallel()
@@ -62,7 +57,7 @@ func TestProcessesOfOneAccountSplitItsBudget(t *testing.T) {
 		t.Errorf("the other account's share is %v, want 1", other.get())
 	}
 	bb.Leave(time.Time{})
-	waitFor(t, "the first member to take the whole budget back", func() bool { return a.get() == 1 })
+	poll.Until(t, time.Minute, "the first member to take the whole budget back", func() bool { return a.get() == 1 })
 }
 
 func TestASilentMemberExpires(t *testing.T) {
@@ -122,12 +117,27 @@ func TestAMemberWhoseConnectionDiesReconnectsAndKeepsItsPlace(t *testing.T) {
 	}
 	defer bb.Leave(time.Time{})
 	pid := ba.conn.PgConn().PID()
-	if _, err := s.Pool().Exec(ctx, "SELECT pg_terminate_backend($1)", pid); err != nil {
+	bSeen := len(b.history())
+	var killedAt time.Time
+	if err := s.Pool().QueryRow(ctx, "SELECT now() FROM pg_terminate_backend($1)", pid).Scan(&killedAt); err != nil {
 		t.Fatal(err)
 	}
-	// Longer than the others take to count a silent member gone.
-	time.Sleep(budgetExpiry + 2*budgetHeartbeat)
+	// a's heartbeat reconnects and renews its row; then b refreshes after that renewal, counting
+	// a again. Waited for by what the database shows, not by the clock.
+	heartbeat := func(member string) (at time.Time) {
+		if err := s.Pool().QueryRow(ctx, `SELECT heartbeat_at FROM rate_budget_members
+			WHERE account = encode(sha256('AK1'), 'hex') AND member_id = $1`, member).Scan(&at); err != nil {
+			t.Fatal(err)
+		}
+		return at
+	}
+	poll.Until(t, time.Minute, "a to reconnect and renew its membership", func() bool { return heartbeat("run-a").After(killedAt) })
+	renewed := heartbeat("run-a")
+	poll.Until(t, time.Minute, "b to count the members after a's renewal", func() bool { return heartbeat("run-b").After(renewed) })
 	if a.get() != 0.5 || b.get() != 0.5 {
 		t.Fatalf("after a's connection died: shares %v and %v, want 0.5 each (a reconnected, b still counts it)", a.get(), b.get())
+	}
+	if h := b.history()[bSeen:]; len(h) != 0 {
+		t.Errorf("b's share changed to %v while a reconnected: it counted a gone", h)
 	}
 }

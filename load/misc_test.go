@@ -114,11 +114,26 @@ func TestLocks(t *testing.T) {
 	}
 
 	// Lock waits for the holder to let go.
-	go func() { time.Sleep(300 * time.Millisecond); unlock() }()
-	unlock3, err := s2.Lock(ctx, key, 5*time.Second)
-	if err != nil {
-		t.Fatalf("Lock after unlock: %v", err)
+	type locked struct {
+		unlock func()
+		err    error
 	}
+	waiting := make(chan locked, 1)
+	go func() {
+		u, err := s2.Lock(ctx, key, time.Minute)
+		waiting <- locked{u, err}
+	}()
+	select {
+	case l := <-waiting:
+		t.Fatalf("Lock returned while the lock was held: %v", l.err)
+	default:
+	}
+	unlock()
+	l := <-waiting
+	if l.err != nil {
+		t.Fatalf("Lock after unlock: %v", l.err)
+	}
+	unlock3 := l.unlock
 	unlock3()
 	unlock3() // idempotent
 	unlock()
@@ -181,7 +196,6 @@ func TestRunsStartFinishAndLastRuns(t *testing.T) {
 		if err := s.FinishRun(cctx, id, "run.example", "", res); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(2 * time.Millisecond)
 	}
 	if err := s.FinishRun(ctx, "never", "run.example", "", RunResult{Outcome: OutcomeSkipped}); !errors.Is(err, ErrRunNotStarted) {
 		t.Fatalf("FinishRun of an unknown run: %v", err)

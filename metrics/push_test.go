@@ -397,13 +397,10 @@ func TestPush_GivesUpAtTheContextsDeadline(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 	defer cancel()
-	start := time.Now()
+	// The gateway never answers: Push returns only because the deadline ended it.
 	err := Push(ctx, srv.URL, RunMetrics{Command: "sync"})
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v, want context.DeadlineExceeded", err)
-	}
-	if took := time.Since(start); took > 5*time.Second {
-		t.Errorf("push took %s after a 200ms deadline", took)
 	}
 	if !strings.Contains(err.Error(), srv.URL) || !strings.Contains(err.Error(), "did not answer in time") {
 		t.Errorf("error %q does not name the URL and say it timed out", err)

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"testing"
 	"time"
 
@@ -60,6 +61,7 @@ type opts struct {
 	targetPgs int
 	now       func() time.Time
 	reconcile bool
+	sends     *sendLog // records when each request was written; default: not recorded
 }
 
 func (h *harness) pipeline(o opts) *Pipeline {
@@ -75,7 +77,7 @@ func (h *harness) pipeline(o opts) *Pipeline {
 	client, err := extract.NewClient(extract.ClientConfig{
 		Endpoint: h.url, AccessKey: "AKLTSIM", SecretKey: o.secret, Limiter: limiter, Logger: log,
 		Timeout: 2 * time.Second, BackoffBase: 20 * time.Millisecond, BackoffCap: 500 * time.Millisecond,
-		MaxAttempts: o.maxTries,
+		MaxAttempts: o.maxTries, Transport: transportOf(o.sends),
 	})
 	if err != nil {
 		h.t.Fatal(err)
@@ -98,6 +100,14 @@ func (h *harness) pipeline(o opts) *Pipeline {
 		h.t.Fatal(err)
 	}
 	return p
+}
+
+// transportOf returns l as a transport, or nil (the client's default) when l is nil.
+func transportOf(l *sendLog) http.RoundTripper {
+	if l == nil {
+		return nil
+	}
+	return l
 }
 
 func mustSucceed(t *testing.T, res Result) {

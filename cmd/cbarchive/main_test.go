@@ -21,6 +21,7 @@ import (
 
 	"github.com/cbarchive/cbarchive/internal/archivetest"
 	"github.com/cbarchive/cbarchive/internal/pgtest"
+	"github.com/cbarchive/cbarchive/internal/poll"
 	"github.com/cbarchive/cbarchive/livesim"
 )
 
@@ -76,7 +77,7 @@ func newWorld(t *testing.T, cfg livesim.Config, migrate bool) *world {
 type result struct {
 	code           int
 	stdout, stderr string
-	took           time.Duration
+	began, ended   time.Time // taken just before the process started and after it exited
 }
 
 func (r result) all() string { return r.stdout + r.stderr }
@@ -87,9 +88,9 @@ func (w *world) run(extra []string, args ...string) result {
 	cmd := w.cmd(extra, args...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
-	start := time.Now()
+	began := time.Now()
 	err := cmd.Run()
-	res := result{stdout: out.String(), stderr: errb.String(), took: time.Since(start)}
+	res := result{stdout: out.String(), stderr: errb.String(), began: began, ended: time.Now()}
 	if ee, ok := err.(*exec.ExitError); ok {
 		res.code = ee.ExitCode()
 	} else if err != nil {
@@ -259,8 +260,9 @@ func TestMigrateSyncStatusOnTheBuiltBinary(t *testing.T) {
 		if err != nil || !strings.HasSuffix(fmt.Sprint(s["watermark"]), "Z") {
 			t.Fatalf("watermark %v is not RFC3339 UTC", s["watermark"])
 		}
-		if lag := time.Since(wm); lag < time.Minute || lag > 2*time.Minute {
-			t.Errorf("%v: watermark lag %v, want about the 1m settle", s["domain"], lag)
+		// now − the 1m settle, in whole seconds, at some instant of the run.
+		if lo, hi := res.began.Add(-time.Minute-time.Second), res.ended.Add(-time.Minute); wm.Before(lo) || wm.After(hi) {
+			t.Errorf("%v: watermark %v, want the 1m settle before some instant of the run: within [%v, %v]", s["domain"], wm, lo, hi)
 		}
 		if s["last_outcome"] != "success" {
 			t.Errorf("%v: last outcome %v", s["domain"], s["last_outcome"])
@@ -270,8 +272,11 @@ func TestMigrateSyncStatusOnTheBuiltBinary(t *testing.T) {
 		t.Errorf("status table: exit %d\n%s", table.code, table.all())
 	}
 	archivetest.AssertExactUpToWatermarks(t, w.dbURL, w.sim)
-	if max := w.sim.MaxInAnySecond("AKLTTEST"); max > 20 {
-		t.Errorf("%d requests in one second with --rate-limit 20", max)
+	// --rate-limit reaches the limiter: at most 20 requests in any second of the run, so at
+	// most 20 per started second between its bounds (the exact per-second guarantee is tested
+	// in extract and pipeline, where each request's send time can be observed).
+	if n, limit := len(w.sim.Requests()), 20*(int(res.ended.Sub(res.began)/time.Second)+1); n > limit {
+		t.Errorf("%d requests in a run of %s with --rate-limit 20: more than %d", n, res.ended.Sub(res.began), limit)
 	}
 }
 
@@ -299,9 +304,11 @@ func TestSecretsNeverAppearInOutput(t *testing.T) {
 	withPassword := strings.Replace(w.dbURL, "postgres@", role+":"+dbPassword+"@", 1)
 	unreachable := "postgres://" + role + ":" + dbPassword + "@127.0.0.1:1/nodb?sslmode=disable&connect_timeout=2"
 
+	// A wrong secret: the API refuses the signature.
+	wrong := w.run([]string{"DATABASE_URL=" + withPassword, "VOLC_SECRETKEY=" + secret + "-wrong"}, "sync", "--log-level", "debug")
+	wrongRequests := len(w.sim.Requests())
 	runs := []result{
-		// A wrong secret: the API refuses the signature.
-		w.run([]string{"DATABASE_URL=" + withPassword, "VOLC_SECRETKEY=" + secret + "-wrong"}, "sync", "--log-level", "debug"),
+		wrong,
 		// A database that cannot be reached, its URL holding the password.
 		w.run([]string{"DATABASE_URL=" + unreachable}, "sync", "--log-level", "debug"),
 		w.run(nil, "--database-url", unreachable, "status"),
@@ -318,19 +325,20 @@ func TestSecretsNeverAppearInOutput(t *testing.T) {
 	if runs[0].code != 2 || !strings.Contains(runs[0].all(), "SignatureDoesNotMatch") {
 		t.Errorf("wrong secret: exit %d, want 2 naming SignatureDoesNotMatch:\n%s", runs[0].code, runs[0].all())
 	}
-	if runs[0].took > 15*time.Second {
-		t.Errorf("wrong secret took %v to fail", runs[0].took)
+	// Failing fast: a refused signature is not retried (discovery, then one try per domain).
+	if limit := 1 + len(w.sim.Domains()); wrongRequests > limit {
+		t.Errorf("a wrong secret was sent %d times: it is not worth a retry (want at most %d)", wrongRequests, limit)
 	}
 	if runs[3].code != 0 {
 		t.Errorf("good run: exit %d\n%s", runs[3].code, runs[3].all())
 	}
 }
 
-func TestSigtermStopsWithinTenSecondsAndRerunIsExact(t *testing.T) {
+func TestSigtermStopsTheRunAndRerunIsExact(t *testing.T) {
 	t.Parallel()
 	end := time.Now().Add(-5 * time.Minute)
 	// 3,000 records per domain in pages of 10: windows of about 100 pages, 7 s each at 15
-	// requests/s per domain, so SIGTERM after 9 s lands mid-window with windows committed.
+	// requests/s per domain, so SIGTERM once a window committed lands mid-run.
 	w := newWorld(t, livesim.Config{Seed: 9, NumDomains: 2, RecordsPerDay: 1000, DaysBack: 3, Latency: 30 * time.Millisecond,
 		Now: func() time.Time { return end }}, true)
 	args := []string{"sync", "--initial-lookback", "73h", "--page-size", "10"}
@@ -340,18 +348,39 @@ func TestSigtermStopsWithinTenSecondsAndRerunIsExact(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(9 * time.Second)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	db, err := pgx.Connect(context.Background(), w.dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close(context.Background())
+	committed := func() bool {
+		var n int
+		return db.QueryRow(context.Background(), "SELECT count(*) FROM sync_checkpoints").Scan(&n) == nil && n > 0
+	}
+	exited := false
+	if !poll.Within(3*time.Minute, func() bool {
+		select {
+		case <-done:
+			exited = true
+			return true
+		default:
+			return committed()
+		}
+	}) || exited {
+		_ = cmd.Process.Kill()
+		t.Fatalf("the run ended, or 3 minutes passed, before SIGTERM could land mid-run (exited %v):\n%s", exited, out.String())
+	}
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	signalled := time.Now()
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
 	select {
 	case <-done:
-	case <-time.After(10 * time.Second):
+	case <-time.After(2 * time.Minute): // bounds a hang, not the shutdown's speed
 		_ = cmd.Process.Kill()
-		t.Fatalf("still running 10 s after SIGTERM:\n%s", out.String())
+		t.Fatalf("still running 2 minutes after SIGTERM:\n%s", out.String())
 	}
 	t.Logf("stopped %v after SIGTERM, exit %d", time.Since(signalled), cmd.ProcessState.ExitCode())
 	if cmd.ProcessState.ExitCode() != 1 {
