@@ -19,7 +19,11 @@ func (s *shares) set(v float64) { s.mu.Lock(); s.v = v; s.all = append(s.all, v)
 func (s *shares) get() float64  { s.mu.Lock(); defer s.mu.Unlock(); return s.v }
 
 // history records every share a member was given, in order.
-func (s *shares) history() []float64 { s.mu.Lock(); defer s.mu.Unlock(); return append([]float64(nil), s.all...) }
+func (s *shares) history() []float64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]float64(nil), s.all...)
+}
 
 func TestProcessesOfOneAccountSplitItsBudget(t *testing.T) {
 	t.Parallel()
