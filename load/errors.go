@@ -20,6 +20,9 @@ var (
 	ErrRetryable = errors.New("transient database failure: nothing was committed, rerun to retry")
 	// ErrLocked means another run holds the (domain, filter) lock; see LockedError.
 	ErrLocked = errors.New("locked by another run")
+	// ErrLockLost means a run's lease of a (domain, filter) expired or was taken over while it
+	// ran: the window being committed was not, and the domain must stop.
+	ErrLockLost = errors.New("lost the lock of the domain")
 	// ErrRunNotStarted is returned by FinishRun for a run StartRun never recorded.
 	ErrRunNotStarted = errors.New("run was not started")
 	// ErrConfig marks a database failure that no retry can fix: the role or its password is

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cbarchive/cbarchive/internal/pgtest"
+	"github.com/cbarchive/cbarchive/transform"
 )
 
 func TestMigrateUpDownToZeroUp(t *testing.T) {
@@ -83,22 +84,22 @@ func TestLocks(t *testing.T) {
 	defer s2.Close()
 	key := CheckpointKey{Domain: "lock.example"}
 
-	unlock, ok, err := s1.TryLock(ctx, key)
+	l1, ok, err := s1.TryLock(ctx, key, "run one")
 	if err != nil || !ok {
 		t.Fatalf("first TryLock: ok=%v err=%v", ok, err)
 	}
-	if _, ok, err := s2.TryLock(ctx, key); err != nil || ok {
+	if _, ok, err := s2.TryLock(ctx, key, "run two"); err != nil || ok {
 		t.Fatalf("second TryLock: ok=%v err=%v, want refused", ok, err)
 	}
 	// Another key is independent.
-	u2, ok, err := s2.TryLock(ctx, CheckpointKey{Domain: "lock.example", FilterKey: "f"})
+	l2, ok, err := s2.TryLock(ctx, CheckpointKey{Domain: "lock.example", FilterKey: "f"}, "run two")
 	if err != nil || !ok {
 		t.Fatalf("TryLock of another key: ok=%v err=%v", ok, err)
 	}
-	u2()
+	l2.Release()
 
 	start := time.Now()
-	_, err = s2.Lock(ctx, key, 600*time.Millisecond)
+	_, err = s2.Lock(ctx, key, "run two", 600*time.Millisecond)
 	var le *LockedError
 	if !errors.Is(err, ErrLocked) || !errors.As(err, &le) {
 		t.Fatalf("Lock while held: got %v, want LockedError", err)
@@ -106,42 +107,125 @@ func TestLocks(t *testing.T) {
 	if time.Since(start) < 500*time.Millisecond {
 		t.Errorf("Lock gave up after %s, before its timeout", time.Since(start))
 	}
-	if !strings.Contains(err.Error(), "pid=") || !strings.Contains(err.Error(), "lock.example") {
+	if !strings.Contains(err.Error(), "pid=") || !strings.Contains(err.Error(), "run one") || !strings.Contains(err.Error(), "lock.example") {
 		t.Errorf("error does not say who holds the lock: %v", err)
 	}
-	if h, err := s2.LockHolder(ctx, key); err != nil || h == "" {
+	if h, err := s2.LockHolder(ctx, key); err != nil || !strings.Contains(h, "run one") {
 		t.Errorf("LockHolder: %q %v", h, err)
 	}
 
 	// Lock waits for the holder to let go.
 	type locked struct {
-		unlock func()
-		err    error
+		l   *Lease
+		err error
 	}
 	waiting := make(chan locked, 1)
 	go func() {
-		u, err := s2.Lock(ctx, key, time.Minute)
-		waiting <- locked{u, err}
+		l, err := s2.Lock(ctx, key, "run three", time.Minute)
+		waiting <- locked{l, err}
 	}()
 	select {
 	case l := <-waiting:
 		t.Fatalf("Lock returned while the lock was held: %v", l.err)
 	default:
 	}
-	unlock()
-	l := <-waiting
-	if l.err != nil {
-		t.Fatalf("Lock after unlock: %v", l.err)
+	l1.Release()
+	l3 := <-waiting
+	if l3.err != nil {
+		t.Fatalf("Lock after release: %v", l3.err)
 	}
-	unlock3 := l.unlock
-	unlock3()
-	unlock3() // idempotent
-	unlock()
-	u4, ok, err := s1.TryLock(ctx, key)
+	l3.l.Release()
+	l3.l.Release() // idempotent
+	l1.Release()
+	l4, ok, err := s1.TryLock(ctx, key, "run four")
 	if err != nil || !ok {
-		t.Fatalf("TryLock after unlock: ok=%v err=%v", ok, err)
+		t.Fatalf("TryLock after release: ok=%v err=%v", ok, err)
 	}
-	u4()
+	l4.Release()
+}
+
+func TestAnExpiredLeaseIsTakenOver(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _ := testStore(t)
+	key := CheckpointKey{Domain: "expired.example"}
+	// A run that died an hour ago left its lease behind.
+	if _, err := s.Pool().Exec(ctx, `INSERT INTO sync_leases (domain, filter_key, token, holder, expires_at)
+		VALUES ($1, '', 'dead', 'a dead run', now() - interval '1 second')`, key.Domain); err != nil {
+		t.Fatal(err)
+	}
+	l, ok, err := s.TryLock(ctx, key, "run new")
+	if err != nil || !ok {
+		t.Fatalf("TryLock over an expired lease: ok=%v err=%v", ok, err)
+	}
+	defer l.Release()
+	if h, _ := s.LockHolder(ctx, key); !strings.Contains(h, "run new") {
+		t.Errorf("holder after takeover: %q", h)
+	}
+}
+
+// losing is each way a run can lose its lease while it reads a window.
+var losing = []struct {
+	name string
+	sql  string
+}{
+	{"taken over after it expired", `UPDATE sync_leases SET token = 'other', holder = 'another run', expires_at = now() + interval '1 hour' WHERE domain = $1`},
+	{"expired", `UPDATE sync_leases SET expires_at = now() - interval '1 second' WHERE domain = $1`},
+	{"deleted", `DELETE FROM sync_leases WHERE domain = $1`},
+}
+
+func TestACommitWithoutTheLeaseCommitsNothing(t *testing.T) {
+	t.Parallel()
+	for _, tt := range losing {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			s, _ := testStore(t)
+			key := CheckpointKey{Domain: "lease.example"}
+			l, ok, err := s.TryLock(ctx, key, "run one")
+			if err != nil || !ok {
+				t.Fatalf("TryLock: ok=%v err=%v", ok, err)
+			}
+			defer l.Release()
+			// One window commits while the lease is held.
+			end := t0.Add(time.Hour)
+			w, err := s.BeginWindow(ctx, WindowOpts{Key: key, RunID: "r", Start: t0, End: end, Advance: &end, FirstStart: t0, Lease: l})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := w.AddRows(ctx, []transform.Row{testRow(key.Domain, t0.Add(time.Minute), "a", "ok")}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := w.Commit(ctx); err != nil {
+				t.Fatalf("commit with the lease held: %v", err)
+			}
+			// The lease is lost while the next window is read.
+			next := end.Add(time.Hour)
+			w, err = s.BeginWindow(ctx, WindowOpts{Key: key, RunID: "r", Start: end, End: next, Advance: &next, FirstStart: t0, Lease: l})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.Rollback()
+			if err := w.AddRows(ctx, []transform.Row{testRow(key.Domain, end.Add(time.Minute), "b", "ok")}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Pool().Exec(ctx, tt.sql, key.Domain); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := w.Commit(ctx); !errors.Is(err, ErrLockLost) {
+				t.Fatalf("commit after the lease was lost: %v, want ErrLockLost", err)
+			}
+			var rows int
+			var wm time.Time
+			if err := s.Pool().QueryRow(ctx, `SELECT (SELECT count(*) FROM callback_records),
+				(SELECT watermark FROM sync_checkpoints WHERE domain = $1)`, key.Domain).Scan(&rows, &wm); err != nil {
+				t.Fatal(err)
+			}
+			if rows != 1 || !wm.Equal(end) {
+				t.Errorf("after the refused commit: %d rows, watermark %v; want 1 row and the first window's end %v", rows, wm, end)
+			}
+		})
+	}
 }
 
 func TestRecordGapMergesRepeats(t *testing.T) {

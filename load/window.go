@@ -34,6 +34,9 @@ type WindowOpts struct {
 	// Prune, when non-nil, makes Commit move the rows of Prune's range that the staged rows
 	// do not account for to callback_records_removed (see Prune). Nil: nothing is removed.
 	Prune *Prune
+	// Lease, when non-nil, is checked in the commit's transaction: if it is no longer held,
+	// Commit commits nothing and returns an error wrapping ErrLockLost.
+	Lease *Lease
 }
 
 // Counts says what a window did to callback_records and callback_rejects.
@@ -258,6 +261,11 @@ func (w *Window) Commit(ctx context.Context) (Counts, error) {
 
 func (w *Window) commit(ctx context.Context) (Counts, error) {
 	var c Counts
+	if w.o.Lease != nil {
+		if err := w.o.Lease.check(ctx, w.tx); err != nil {
+			return c, err
+		}
+	}
 	if w.o.Prune != nil {
 		n, err := w.removeExtra(ctx)
 		if err != nil {

@@ -200,6 +200,7 @@ type domainRun struct {
 	win     int
 	log     *zap.Logger
 	started time.Time
+	lease   *load.Lease // checked by every window's commit
 }
 
 func (p *Pipeline) runDomain(ctx context.Context, mode Mode, domain string, backfill *extract.Plan) (res DomainResult) {
@@ -230,25 +231,26 @@ func (p *Pipeline) runDomain(ctx context.Context, mode Mode, domain string, back
 	}()
 
 	// The lock: a sync skips a domain another run holds; a backfill waits for it.
-	var unlock func()
+	var lease *load.Lease
 	var err error
 	if mode == ModeSync {
 		var ok bool
-		unlock, ok, err = p.cfg.Store.TryLock(ctx, st.key)
+		lease, ok, err = p.cfg.Store.TryLock(ctx, st.key, "run "+p.cfg.RunID)
 		if err == nil && !ok {
 			st.log.Info("domain is locked by another run; skipping it")
 			res.Outcome = OutcomeSkipped
 			return res
 		}
 	} else {
-		unlock, err = p.cfg.Store.Lock(ctx, st.key, p.cfg.LockTimeout)
+		lease, err = p.cfg.Store.Lock(ctx, st.key, "run "+p.cfg.RunID, p.cfg.LockTimeout)
 	}
 	if err != nil {
 		res.Outcome, res.Err = outcomeOf(ctx, err), fmt.Errorf("lock domain %s: %w", domain, err)
 		p.logDomain(st, res)
 		return res
 	}
-	defer unlock()
+	defer lease.Release()
+	st.lease = lease
 
 	// The plan.
 	now := p.cfg.Now()
@@ -374,6 +376,9 @@ func (p *Pipeline) readRange(ctx context.Context, st *domainRun, r extract.Range
 		return nil
 	}
 	for cur := r.Start; ; {
+		if err := st.lease.Err(); err != nil {
+			return err // another run took the domain over: its windows are its own now
+		}
 		end := st.sizer.Next(cur, r.End)
 		if err := p.window(ctx, st, extract.Range{Start: cur, End: end}); err != nil {
 			return err
@@ -457,7 +462,7 @@ func (p *Pipeline) window(ctx context.Context, st *domainRun, w extract.Range) e
 
 // load reads every page of the window into one transaction and commits it with the checkpoint.
 func (p *Pipeline) load(ctx context.Context, st *domainRun, q extract.Query, w extract.Range, first extract.Page) error {
-	opts := load.WindowOpts{Key: st.key, Filter: st.filter, RunID: p.cfg.RunID, Start: w.Start, End: w.End, FirstStart: st.first}
+	opts := load.WindowOpts{Key: st.key, Filter: st.filter, RunID: p.cfg.RunID, Start: w.Start, End: w.End, FirstStart: st.first, Lease: st.lease}
 	if st.mode == ModeSync {
 		end := w.End
 		opts.Advance = &end
