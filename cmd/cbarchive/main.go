@@ -17,8 +17,8 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/cbarchive/cbarchive/extract"
-	"github.com/cbarchive/cbarchive/load"
 	"github.com/cbarchive/cbarchive/internal/redact"
+	"github.com/cbarchive/cbarchive/load"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
