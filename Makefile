@@ -20,11 +20,13 @@ demo: build
 	./scripts/demo.sh
 
 # test: every test (with the race detector), then each fuzzer for $(FUZZTIME), then gofmt, vet and staticcheck.
+# deploy/ is a module of its own (its tests need the Kubernetes API types; the binaries do not).
 test: test-unit fuzz lint
 
 test-unit:
 	./scripts/ensure-postgres.sh
 	$(GO) test -race -count=1 -timeout 30m ./...
+	cd deploy && $(GO) test -race -count=1 -timeout 10m ./...
 
 fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzParseHeaders$$' -fuzztime=$(FUZZTIME) ./transform/
@@ -34,7 +36,9 @@ fuzz:
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1)
 	$(GO) vet ./...
+	cd deploy && $(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+	cd deploy && $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
 bench:
 	$(GO) test -run='^$$' -bench=. -benchtime=3x ./load/

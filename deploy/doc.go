@@ -6,5 +6,7 @@
 // manifest strictly into the k8s.io/api types, parse the Compose file, and read the Dockerfile,
 // and hold them to docs/reference.md (command names, setting names, exit codes).
 //
-// The package has no code of its own; only its tests matter.
+// The package has no code of its own; only its tests matter. It is a Go module of its own
+// (deploy/go.mod), so that the Kubernetes and YAML libraries its tests need stay out of the
+// product's go.mod; `make test` runs it (cd deploy && go test ./...).
 package deploy
