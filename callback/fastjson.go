@@ -18,7 +18,7 @@ func parseFlat(b []byte, r *Record) bool {
 	if !p.eat('{') {
 		return false
 	}
-	ptrs := r.fieldPtrs()
+	ptrs := r.FieldPtrs()
 	p.space()
 	if p.eat('}') {
 		return p.end()

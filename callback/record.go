@@ -43,17 +43,16 @@ var FieldNames = [15]string{
 }
 
 // Fields returns the 15 field values in the order of FieldNames.
-func (r *Record) Fields() [15]string {
-	return [15]string{
-		r.Domain, r.App, r.Stream, r.CallbackTime, r.CallbackEventType, r.CallbackMethod,
-		r.CallbackAddress, r.CallbackStatus, r.CallbackBody, r.CallbackResponseCode,
-		r.CallbackResponseHeader, r.CallbackResponseBody, r.CallbackResponseTime,
-		r.CallbackErrorCode, r.CallbackErrorMessage,
+func (r *Record) Fields() (f [15]string) {
+	for i, p := range r.FieldPtrs() {
+		f[i] = *p
 	}
+	return f
 }
 
-// fieldPtrs returns pointers to the 15 fields in the order of FieldNames.
-func (r *Record) fieldPtrs() [15]*string {
+// FieldPtrs returns pointers to the 15 fields in the order of FieldNames: the one place that
+// pairs the API's field names with Record's fields.
+func (r *Record) FieldPtrs() [15]*string {
 	return [15]*string{
 		&r.Domain, &r.App, &r.Stream, &r.CallbackTime, &r.CallbackEventType, &r.CallbackMethod,
 		&r.CallbackAddress, &r.CallbackStatus, &r.CallbackBody, &r.CallbackResponseCode,
@@ -85,7 +84,7 @@ func (r *Record) UnmarshalJSON(b []byte) error {
 		return fmt.Errorf("decode callback record: %w", err)
 	}
 	*r = Record{}
-	ptrs := r.fieldPtrs()
+	ptrs := r.FieldPtrs()
 	for i, name := range FieldNames {
 		v, ok := m[name]
 		if !ok {

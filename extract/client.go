@@ -330,6 +330,16 @@ type Filter struct {
 	Stream     string   `json:"stream,omitempty"`
 }
 
+// Queried returns the filter a query sends to the API: f without its statuses. Status is not
+// part of a record's identity, so a window read for one status would number an identity's
+// records wrongly (its ordinals would shift when a record of another status changes upstream)
+// and overwrite or duplicate rows. A status-filtered run reads and archives every status of
+// its windows; the statuses key its checkpoint only (see Key).
+func (f Filter) Queried() Filter {
+	f.Statuses = nil
+	return f
+}
+
 // Key is a canonical text for the filter ("" when empty), used to key checkpoints and locks.
 func (f Filter) Key() string {
 	if len(f.EventTypes) == 0 && len(f.Statuses) == 0 && f.App == "" && f.Stream == "" {

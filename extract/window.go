@@ -67,7 +67,7 @@ func PlanSync(p SyncParams) Plan {
 	} else {
 		start = p.Now.Add(-p.InitialLookback)
 	}
-	return clamp(Range{Start: start.Truncate(time.Second), End: end}, p.Now)
+	return Clamp(Range{Start: start.Truncate(time.Second), End: end}, p.Now)
 }
 
 // PlanBackfill validates and clamps a backfill range. It never reads past now.
@@ -87,10 +87,13 @@ func PlanBackfill(start, end, now time.Time) (Plan, error) {
 	if r.End.After(now) {
 		r.End = now.Truncate(time.Second)
 	}
-	return clamp(r, now), nil
+	return Clamp(r, now), nil
 }
 
-func clamp(r Range, now time.Time) Plan {
+// Clamp applies the API's history limit to r at now: the part of r older than Horizon(now) is
+// the plan's Gap, the rest (empty when all of r is older) its Read. The one rule for every
+// command that queries a past range (sync, backfill, verify).
+func Clamp(r Range, now time.Time) Plan {
 	h := Horizon(now)
 	plan := Plan{Requested: r}
 	if r.Start.Before(h) {

@@ -44,6 +44,47 @@ func TestPlanNeverReachesPastTheHistoryLimit(t *testing.T) {
 	}
 }
 
+// The history limit's exact instants, written out: 366 days before now (2026-11-26T12:00:30.5Z)
+// is 2025-11-25T12:00:30.5Z; 10 minutes inside it, rounded up to the second.
+func TestTheHistoryLimitIs366DaysLessTheMargin(t *testing.T) {
+	t.Parallel()
+	horizon := time.Date(2025, 11, 25, 12, 10, 31, 0, time.UTC)
+	if got := Horizon(now); !got.Equal(horizon) {
+		t.Errorf("Horizon(%v) = %v, want %v", now, got, horizon)
+	}
+	requested := Range{Start: time.Date(2025, 10, 1, 0, 0, 0, 0, time.UTC), End: time.Date(2025, 12, 1, 0, 0, 0, 0, time.UTC)}
+	p := Clamp(requested, now)
+	if want := (Range{Start: horizon, End: requested.End}); p.Read != want {
+		t.Errorf("read %v, want %v", p.Read, want)
+	}
+	if want := (Range{Start: requested.Start, End: horizon}); p.Gap == nil || *p.Gap != want {
+		t.Errorf("gap %v, want %v", p.Gap, want)
+	}
+	// Wholly older: nothing to read, all of it a gap.
+	old := Range{Start: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), End: time.Date(2025, 2, 1, 0, 0, 0, 0, time.UTC)}
+	p = Clamp(old, now)
+	if !p.Read.Empty() || p.Gap == nil || *p.Gap != old {
+		t.Errorf("a range wholly older: read %v gap %v, want an empty read and all of it a gap", p.Read, p.Gap)
+	}
+	// Wholly newer: untouched.
+	recent := Range{Start: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), End: time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)}
+	if p = Clamp(recent, now); p.Read != recent || p.Gap != nil {
+		t.Errorf("a recent range: read %v gap %v, want it untouched", p.Read, p.Gap)
+	}
+}
+
+func TestFilterQueriedReadsEveryStatus(t *testing.T) {
+	t.Parallel()
+	f := Filter{EventTypes: []string{"push"}, Statuses: []string{"failed"}, App: "live", Stream: "s"}
+	q := f.Queried()
+	if q.Statuses != nil || len(q.EventTypes) != 1 || q.App != "live" || q.Stream != "s" {
+		t.Errorf("Queried() = %+v, want every field but the statuses", q)
+	}
+	if len(f.Statuses) != 1 || f.Key() != "event_type=push;status=failed;app=live;stream=s" {
+		t.Errorf("Queried changed the filter or its key: %+v %q", f, f.Key())
+	}
+}
+
 func TestPlanBackfillRejectsBadRanges(t *testing.T) {
 	t.Parallel()
 	if _, err := PlanBackfill(now, now.Add(-time.Hour), now); err == nil {

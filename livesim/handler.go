@@ -373,53 +373,10 @@ func (s *Sim) describeBody(in live.DescribeLiveCallbackDataBody, req *Request, r
 	return b.Bytes()
 }
 
-const hexDigits = "0123456789abcdef"
-
 // appendRecord writes r as a JSON object with the 15 API fields.
 func appendRecord(b *bytes.Buffer, r *callback.Record) {
-	b.WriteByte('{')
-	for i, v := range r.Fields() {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteByte('"')
-		b.WriteString(callback.FieldNames[i])
-		b.WriteString(`":`)
-		appendString(b, v)
-	}
-	b.WriteByte('}')
-}
-
-// appendString writes s as a JSON string: quotes, backslashes and control characters are
-// escaped; every other byte, including invalid UTF-8, is written as it is.
-func appendString(b *bytes.Buffer, s string) {
-	b.WriteByte('"')
-	start := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' {
-			continue
-		}
-		b.WriteString(s[start:i])
-		switch c {
-		case '"', '\\':
-			b.WriteByte('\\')
-			b.WriteByte(c)
-		case '\n':
-			b.WriteString(`\n`)
-		case '\r':
-			b.WriteString(`\r`)
-		case '\t':
-			b.WriteString(`\t`)
-		default:
-			b.WriteString(`\u00`)
-			b.WriteByte(hexDigits[c>>4])
-			b.WriteByte(hexDigits[c&0xf])
-		}
-		start = i + 1
-	}
-	b.WriteString(s[start:])
-	b.WriteByte('"')
+	f := r.Fields()
+	b.Write(callback.AppendFieldsJSON(b.AvailableBuffer(), &f))
 }
 
 // drift inserts 1..3 new records matching q into its window, before the records of the

@@ -23,6 +23,9 @@ var (
 	// ErrLockLost means a run's lease of a (domain, filter) expired or was taken over while it
 	// ran: the window being committed was not, and the domain must stop.
 	ErrLockLost = errors.New("lost the lock of the domain")
+	// ErrNoPartition means a row's month has no partition of callback_records: a partition
+	// the loader believed present was dropped or detached. Nothing was committed.
+	ErrNoPartition = errors.New("no partition for the row")
 	// ErrRunNotStarted is returned by FinishRun for a run StartRun never recorded.
 	ErrRunNotStarted = errors.New("run was not started")
 	// ErrConfig marks a database failure that no retry can fix: the role or its password is
@@ -141,8 +144,10 @@ func translate(err error) error {
 		return fmt.Errorf("%w: the schema in DATABASE_URL's search_path does not exist: create it or fix search_path: %w", ErrConfig, err)
 	case code == SQLStateUndefinedTable || code == SQLStateUndefinedColumn || code == SQLStateUndefinedObject || code == SQLStateUndefinedFunction:
 		return fmt.Errorf("%w: %w", ErrSchemaOutdated, err)
-	case code == SQLStateCheckViolation && strings.Contains(pgErr.Message, "no partition"):
-		return fmt.Errorf("a row's month has no partition of callback_records (was one dropped or detached?); rerun to let the loader create it: %w", err)
+	case code == SQLStateCheckViolation && pgErr.ConstraintName == "":
+		// A CHECK constraint's violation names the constraint; a row that no partition
+		// accepts (PostgreSQL: "no partition of relation … found for row") names none.
+		return fmt.Errorf("%w: a row's month has no partition of callback_records (was one dropped or detached?); rerun to let the loader create it: %w", ErrNoPartition, err)
 	case code == SQLStateCharacterNotInRepertoire || code == SQLStateUntranslatableCharacter:
 		return fmt.Errorf("a row holds text PostgreSQL cannot store (NUL or invalid UTF-8): package transform must sanitize it; report this as a bug with the record: %w", err)
 	case code == SQLStateInvalidTextRepresentation || code == SQLStateInvalidJSONText:

@@ -293,3 +293,40 @@ func TestRunsStartFinishAndLastRuns(t *testing.T) {
 		t.Fatalf("last run: %+v", r)
 	}
 }
+
+// A partition dropped behind the loader's back is recognised by its SQLSTATE (check_violation
+// without a constraint), the window commits nothing, and the next window creates it again.
+func TestADroppedPartitionIsRecognisedAndCreatedAgain(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _ := testStore(t)
+	key := CheckpointKey{Domain: "part.example"}
+	commit := func(body string) error {
+		w, err := s.BeginWindow(ctx, WindowOpts{Key: key, RunID: "r", Start: t0, End: t0.Add(time.Hour)})
+		if err != nil {
+			return err
+		}
+		defer w.Rollback()
+		if err := w.AddRows(ctx, []transform.Row{testRow(key.Domain, t0.Add(time.Minute), body, "ok")}); err != nil {
+			return err
+		}
+		_, err = w.Commit(ctx)
+		return err
+	}
+	if err := commit("a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Pool().Exec(ctx, "DROP TABLE "+PartitionName(t0)); err != nil {
+		t.Fatal(err)
+	}
+	if err := commit("b"); !errors.Is(err, ErrNoPartition) {
+		t.Fatalf("commit into a dropped partition: %v, want ErrNoPartition", err)
+	}
+	if err := commit("c"); err != nil {
+		t.Fatalf("the next window did not create the partition again: %v", err)
+	}
+	var n int
+	if err := s.Pool().QueryRow(ctx, "SELECT count(*) FROM callback_records").Scan(&n); err != nil || n != 1 {
+		t.Fatalf("%d rows (%v), want the 1 committed after the partition came back", n, err)
+	}
+}

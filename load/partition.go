@@ -73,6 +73,10 @@ func (s *Store) ensurePartitions(ctx context.Context, months map[month]bool) err
 	}
 	slices.Sort(missing)
 
+	// One creating connection at a time: it is counted once in the connection budget, and
+	// creation is serialized across processes by the advisory lock anyway.
+	s.partMu.Lock()
+	defer s.partMu.Unlock()
 	conn, err := s.connect(ctx, "cbarchive partitions")
 	if err != nil {
 		return fmt.Errorf("create partitions: %w", err)
@@ -82,7 +86,7 @@ func (s *Store) ensurePartitions(ctx context.Context, months map[month]bool) err
 	for attempt := 1; ; attempt++ {
 		err = createPartitions(ctx, conn, storeTable, missing)
 		var pgErr *pgconn.PgError
-		if err == nil || attempt == partitionAttempts || !errors.As(err, &pgErr) || pgErr.Code != "55P03" {
+		if err == nil || attempt == partitionAttempts || !errors.As(err, &pgErr) || pgErr.Code != SQLStateLockNotAvailable {
 			break
 		}
 		select {

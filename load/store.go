@@ -3,7 +3,6 @@ package load
 import (
 	"context"
 	"fmt"
-	"strings"
 	"sync"
 
 	"github.com/jackc/pgx/v5"
@@ -22,19 +21,48 @@ type Store struct {
 
 	mu         sync.Mutex
 	partitions map[month]bool // months whose partition is known to exist
+	partMu     sync.Mutex     // one partition-creating connection at a time (see ensurePartitions)
 }
 
-// defaultMaxConns is the pool size when the URL does not set pool_max_conns: the pipeline's
-// default of 16 domains at once, each holding one window, plus bookkeeping.
-const defaultMaxConns = 24
+// The process's connection budget: MaxConns in all, of which dedicatedConns are outside the
+// pool (the rate budget's heartbeat and, one at a time, partition creation) and the rest form
+// the pool. Leases hold no connection.
+const (
+	// DefaultMaxConns fits two runs (a sync and a backfill) and room for analysts beside them
+	// in PostgreSQL's default max_connections of 100, and in 50.
+	DefaultMaxConns = 10
+	// MinMaxConns leaves the pool one connection for a window and one for bookkeeping.
+	MinMaxConns = dedicatedConns + 2
+	// MaxMaxConns bounds the setting to what a single process can use.
+	MaxMaxConns    = 1000
+	dedicatedConns = 2
+)
+
+// Options configures Open.
+type Options struct {
+	// MaxConns caps the connections the Store opens at once, dedicated ones included; default
+	// DefaultMaxConns, at least MinMaxConns. It overrides a pool_max_conns in the URL.
+	MaxConns int
+}
 
 // tempBuffers is the session's temp_buffers: the staging table of a typical window (10,000 rows
 // of ~2 KB) then stays in memory instead of spilling to temp files. It is allocated on demand.
 const tempBuffers = "64MB"
 
-// Open connects to the archive database and checks that it answers. It does not check the
-// schema: call CheckSchema (sync) or Migrate (migrate up).
+// Open connects to the archive database with the default Options (see OpenWith).
 func Open(ctx context.Context, databaseURL string) (*Store, error) {
+	return OpenWith(ctx, databaseURL, Options{})
+}
+
+// OpenWith connects to the archive database and checks that it answers. It does not check the
+// schema: call CheckSchema (sync) or Migrate (migrate up).
+func OpenWith(ctx context.Context, databaseURL string, o Options) (*Store, error) {
+	if o.MaxConns == 0 {
+		o.MaxConns = DefaultMaxConns
+	}
+	if o.MaxConns < MinMaxConns || o.MaxConns > MaxMaxConns {
+		return nil, fmt.Errorf("max connections %d is out of range %d..%d", o.MaxConns, MinMaxConns, MaxMaxConns)
+	}
 	password := redact.Password(databaseURL)
 	cfg, err := pgxpool.ParseConfig(databaseURL)
 	if err != nil {
@@ -46,11 +74,7 @@ func Open(ctx context.Context, databaseURL string) (*Store, error) {
 	if _, ok := cfg.ConnConfig.RuntimeParams["temp_buffers"]; !ok {
 		cfg.ConnConfig.RuntimeParams["temp_buffers"] = tempBuffers
 	}
-	// Each window in progress holds a connection for its whole read (see Window): leave room
-	// for every domain the pipeline runs at once plus bookkeeping, unless the URL sets it.
-	if !strings.Contains(databaseURL, "pool_max_conns") {
-		cfg.MaxConns = defaultMaxConns
-	}
+	cfg.MaxConns = int32(o.MaxConns - dedicatedConns)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, redact.Error(fmt.Errorf("open database pool: %w", err), password)
@@ -65,6 +89,10 @@ func Open(ctx context.Context, databaseURL string) (*Store, error) {
 		partitions: make(map[month]bool),
 	}, nil
 }
+
+// WindowSlots is how many windows may hold a pool connection at once while one connection
+// stays free for bookkeeping (leases, runs, checkpoints): the most domains to run at once.
+func (s *Store) WindowSlots() int { return int(s.pool.Config().MaxConns) - 1 }
 
 // Close closes every connection of the pool. Windows and locks must be finished first.
 func (s *Store) Close() { s.pool.Close() }

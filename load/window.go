@@ -290,7 +290,7 @@ func (w *Window) commit(ctx context.Context) (Counts, error) {
 		err := w.tx.QueryRow(ctx, mergeSQL, w.mergeArgs()...).Scan(&c.New, &c.Updated)
 		if err != nil {
 			err = translate(err)
-			if strings.Contains(err.Error(), "no partition") {
+			if errors.Is(err, ErrNoPartition) {
 				w.s.forgetPartitions()
 			}
 			return c, fmt.Errorf("merge %d staged rows: %w", w.staged, err)

@@ -29,12 +29,12 @@ const (
 	ModeBackfill Mode = "backfill"
 )
 
-// Outcomes of a domain's run, as written to sync_runs.
+// Outcomes of a domain's run: those of sync_runs, defined in package load.
 const (
-	OutcomeSuccess   = "success"
-	OutcomeFailed    = "failed"
-	OutcomeCancelled = "cancelled"
-	OutcomeSkipped   = "skipped"
+	OutcomeSuccess   = load.OutcomeSuccess
+	OutcomeFailed    = load.OutcomeFailed
+	OutcomeCancelled = load.OutcomeCancelled
+	OutcomeSkipped   = load.OutcomeSkipped
 )
 
 // Config configures a Pipeline. Zero values take the defaults named on each field.
@@ -51,7 +51,7 @@ type Config struct {
 	// domains' requests; each costs one extra request only when the density changes.
 	TargetPages     int
 	PageConcurrency int           // page requests in flight per window; default 8
-	Domains         int           // domains processed at once; default 16
+	Domains         int           // domains processed at once; default 16, at most Store.WindowSlots()
 	InitialLookback time.Duration // default 24h
 	Overlap         time.Duration // default 10m
 	Settle          time.Duration // default 2m
@@ -96,7 +96,9 @@ func New(cfg Config) (*Pipeline, error) {
 	cfg.PageSize = cmpOr(cfg.PageSize, 1000)
 	cfg.TargetPages = cmpOr(cfg.TargetPages, 25)
 	cfg.PageConcurrency = cmpOr(cfg.PageConcurrency, 8)
-	cfg.Domains = cmpOr(cfg.Domains, 16)
+	// Each domain's window holds a connection while it commits: no more domains at once than
+	// the store's connection budget leaves room for.
+	cfg.Domains = min(cmpOr(cfg.Domains, 16), max(cfg.Store.WindowSlots(), 1))
 	cfg.InitialLookback = cmpOr(cfg.InitialLookback, 24*time.Hour)
 	cfg.Overlap = cmpOr(cfg.Overlap, 10*time.Minute)
 	cfg.Settle = cmpOr(cfg.Settle, 2*time.Minute)
@@ -396,12 +398,7 @@ const maxDriftRereads = 3
 // window archives one window: probes its size, splits it if it is too dense, and otherwise
 // loads all its pages in one transaction, re-reading it if its records move meanwhile.
 func (p *Pipeline) window(ctx context.Context, st *domainRun, w extract.Range) error {
-	// A status filter is not sent to the API: status is not part of a record's identity, so a
-	// window read for one status would number an identity's records wrongly (its ordinals would
-	// shift when a record of another status changes upstream) and overwrite or duplicate rows.
-	// Every status of the window is read and archived; the filter keys the checkpoint only.
-	qf := p.cfg.Filter
-	qf.Statuses = nil
+	qf := p.cfg.Filter.Queried()
 	q := extract.Query{Domain: st.key.Domain, Filter: qf, Start: w.Start, End: w.End, PageNum: 1, PageSize: p.cfg.PageSize}
 	for attempt := 1; ; attempt++ {
 		first, err := p.cfg.Client.Describe(ctx, q, &st.stats)

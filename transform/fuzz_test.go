@@ -59,7 +59,7 @@ func fuzzRecord(data []byte) (callback.Record, bool) {
 	if len(data) > 0 && data[0] == '{' {
 		return rec, json.Unmarshal(data, &rec) == nil
 	}
-	ptrs := fieldPointers(&rec)
+	ptrs := rec.FieldPtrs()
 	for i, part := range strings.SplitN(string(data), "\x1e", len(ptrs)) {
 		*ptrs[i] = part
 	}

@@ -3,6 +3,8 @@ package transform
 import (
 	"slices"
 	"strings"
+
+	"github.com/cbarchive/cbarchive/callback"
 )
 
 // UnparsedHeaderKey is the response_headers key under which ParseHeaders keeps header lines
@@ -94,9 +96,9 @@ func HeadersJSON(headers map[string]string) []byte {
 		}
 		sk, _ := sanitizeString(k)
 		sv, _ := sanitizeString(headers[k])
-		b = appendJSONString(b, sk)
+		b = callback.AppendJSONString(b, sk)
 		b = append(b, ':')
-		b = appendJSONString(b, sv)
+		b = callback.AppendJSONString(b, sv)
 	}
 	return append(b, '}')
 }

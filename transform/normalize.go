@@ -105,23 +105,7 @@ func Normalize(rec callback.Record) (Row, error) {
 // encodeRaw writes the raw column: a JSON object of the 15 (sanitized) fields as strings, in
 // the order of callback.FieldNames.
 func encodeRaw(f *[15]string) []byte {
-	size := 2
-	for i, s := range f {
-		size += len(callback.FieldNames[i]) + len(s) + 6
-	}
-	// Slack for escapes (quotes in JSON bodies, CR LF in headers), so that a large body is
-	// copied once, not again when the buffer grows.
-	b := make([]byte, 0, size+size/16+64)
-	b = append(b, '{')
-	for i, s := range f {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendJSONString(b, callback.FieldNames[i])
-		b = append(b, ':')
-		b = appendJSONString(b, s)
-	}
-	return append(b, '}')
+	return callback.AppendFieldsJSON(nil, f)
 }
 
 // NewReject builds the callback_rejects entry for a record Normalize refused with err.

@@ -350,7 +350,7 @@ func TestNormalizeSanitizesAndRecovers(t *testing.T) {
 		{"encoded surrogate (invalid UTF-8)", func(r *callback.Record) { r.CallbackResponseBody = "\xed\xa0\x80" }, true},
 		{"NUL in header", func(r *callback.Record) { r.CallbackResponseHeader = "A: \x00" }, true},
 		{"every field dirty", func(r *callback.Record) {
-			for _, p := range fieldPointers(r) {
+			for _, p := range r.FieldPtrs() {
 				*p += "\x00\xff"
 			}
 			r.CallbackTime = "2025-03-18T23:30:52+08:00"

@@ -33,10 +33,10 @@ func encodeFields(rec *callback.Record) []byte {
 	b = append(b, fieldsFormatPrefix...)
 	for i, f := range fields {
 		b = append(b, ',')
-		b = appendJSONString(b, callback.FieldNames[i])
+		b = callback.AppendJSONString(b, callback.FieldNames[i])
 		b = append(b, ':')
 		if utf8.ValidString(f) {
-			b = appendJSONString(b, f)
+			b = callback.AppendJSONString(b, f)
 			continue
 		}
 		b = append(b, `{"base64":"`...)
@@ -83,7 +83,7 @@ func decodeFields(b []byte) (callback.Record, error) {
 		return callback.Record{}, err
 	}
 	var rec callback.Record
-	ptrs := fieldPointers(&rec)
+	ptrs := rec.FieldPtrs()
 	for i, name := range callback.FieldNames {
 		v, ok := m[name]
 		if !ok {
@@ -114,16 +114,6 @@ func decodeFields(b []byte) (callback.Record, error) {
 		}
 	}
 	return rec, nil
-}
-
-// fieldPointers returns pointers to the 15 fields in the order of callback.FieldNames.
-func fieldPointers(r *callback.Record) [15]*string {
-	return [15]*string{
-		&r.Domain, &r.App, &r.Stream, &r.CallbackTime, &r.CallbackEventType, &r.CallbackMethod,
-		&r.CallbackAddress, &r.CallbackStatus, &r.CallbackBody, &r.CallbackResponseCode,
-		&r.CallbackResponseHeader, &r.CallbackResponseBody, &r.CallbackResponseTime,
-		&r.CallbackErrorCode, &r.CallbackErrorMessage,
-	}
 }
 
 // originalBytes returns what raw_original stores for a sanitized record: the bytes received

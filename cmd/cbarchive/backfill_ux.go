@@ -43,8 +43,7 @@ func dryRun(e *env, s *Settings, plan extract.Plan, flag []string) error {
 	}
 	tw := tabwriter.NewWriter(e.stdout, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "DOMAIN\tWINDOW START\tWINDOW END\tARCHIVED RECORDS\tEST. REQUESTS")
-	filter := s.filter()
-	filter.Statuses = nil // a status-filtered run reads every status (see pipeline.window)
+	filter := s.filter().Queried() // what the run will read (see extract.Filter.Queried)
 	var total int64
 	for _, d := range domains {
 		for cur := plan.Read.Start; cur.Before(plan.Read.End); {

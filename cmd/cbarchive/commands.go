@@ -223,7 +223,7 @@ func openStore(e *env, s *Settings) (*load.Store, error) {
 	if err := s.validateDatabase(); err != nil {
 		return nil, err
 	}
-	store, err := load.Open(e.ctx, s.DatabaseURL)
+	store, err := load.OpenWith(e.ctx, s.DatabaseURL, load.Options{MaxConns: s.MaxConns})
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}

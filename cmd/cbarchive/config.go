@@ -14,6 +14,7 @@ import (
 
 	"github.com/cbarchive/cbarchive/extract"
 	"github.com/cbarchive/cbarchive/internal/redact"
+	"github.com/cbarchive/cbarchive/load"
 	"github.com/cbarchive/cbarchive/metrics"
 )
 
@@ -91,6 +92,7 @@ var settingGroups = []kong.Group{
 // wins). docs/reference.md lists them with their accepted ranges.
 type Settings struct {
 	DatabaseURL         string   `name:"database-url" env:"DATABASE_URL" group:"database" help:"PostgreSQL connection string (pgx syntax), e.g. postgres://user:password@host:5432/db."`
+	MaxConns            int      `name:"max-conns" env:"CBARCHIVE_MAX_CONNS" group:"database" default:"${max_conns}" help:"Most PostgreSQL connections the process opens at once, all included, 4..1000 (domains run at once: at most this minus 3)."`
 	Endpoint            string   `name:"endpoint" env:"CBARCHIVE_ENDPOINT" group:"api" default:"https://live.volcengineapi.com" help:"scheme://host[:port] of the API."`
 	Region              string   `name:"region" env:"CBARCHIVE_REGION" group:"api" default:"cn-north-1" help:"Signing region."`
 	RateLimit           float64  `name:"rate-limit" env:"CBARCHIVE_RATE_LIMIT" group:"api" default:"30" help:"API requests per second for the whole account (shared by every process of the same access key on the same database), in (0, 1000]."`
@@ -121,7 +123,7 @@ func (e *usageError) Error() string { return e.msg }
 
 func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
 
-// validateCommon checks what every command that touches the database needs.
+// validateDatabase checks what every command that touches the database needs.
 func (s *Settings) validateDatabase() error {
 	if strings.TrimSpace(s.DatabaseURL) == "" {
 		return usagef("DATABASE_URL (--database-url) is not set: give a PostgreSQL connection string, e.g. postgres://user:password@host:5432/db")
@@ -129,6 +131,9 @@ func (s *Settings) validateDatabase() error {
 	if _, err := pgxpool.ParseConfig(s.DatabaseURL); err != nil {
 		return usagef("DATABASE_URL (--database-url) is not a valid PostgreSQL connection string (%s; the value is not shown, it may hold a password): give e.g. postgres://user:password@host:5432/db",
 			urlErrorReason(err, s.DatabaseURL))
+	}
+	if s.MaxConns < load.MinMaxConns || s.MaxConns > load.MaxMaxConns {
+		return usagef("CBARCHIVE_MAX_CONNS (--max-conns) %d is out of range: give %d..%d connections (default %d)", s.MaxConns, load.MinMaxConns, load.MaxMaxConns, load.DefaultMaxConns)
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -83,6 +84,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		kong.Writers(safeOut, safeErr),
 		kong.Exit(func(int) {}),
 		kong.UsageOnError(),
+		kong.Vars{"max_conns": strconv.Itoa(load.DefaultMaxConns)},
 	)
 	if err != nil {
 		fmt.Fprintf(safeErr, "cbarchive: internal error building the command line: %v\n", err)

@@ -123,6 +123,8 @@ func TestBadConfigurationExitsTwoNamingTheSetting(t *testing.T) {
 		{"lookback past the history", nil, []string{"sync", "--initial-lookback", "400d"}, []string{"CBARCHIVE_INITIAL_LOOKBACK", "400d is out of range", "366d"}},
 		{"not a duration", []string{"CBARCHIVE_OVERLAP=ten minutes"}, []string{"sync"}, []string{"overlap", "ten minutes"}},
 		{"bad rate", nil, []string{"sync", "--rate-limit=-3"}, []string{"CBARCHIVE_RATE_LIMIT", "-3"}},
+		{"too few connections", []string{"CBARCHIVE_MAX_CONNS=3"}, []string{"sync"}, []string{"CBARCHIVE_MAX_CONNS", "3", "4..1000"}},
+		{"not a number of connections", nil, []string{"status", "--max-conns", "many"}, []string{"max-conns", "many"}},
 		{"bad endpoint", []string{"CBARCHIVE_ENDPOINT=ftp://x"}, []string{"sync"}, []string{"CBARCHIVE_ENDPOINT", "ftp://x"}},
 		{"no database", []string{"DATABASE_URL="}, []string{"sync"}, []string{"DATABASE_URL"}},
 		{"no secret", []string{"VOLC_SECRETKEY="}, []string{"sync"}, []string{"VOLC_SECRETKEY"}},

@@ -116,11 +116,11 @@ func TestADomainThatFailsBeforeItsRunStartsIsRecorded(t *testing.T) {
 	}
 	defer store.Close()
 	// Another run holds the domain: a backfill that cannot get it fails before its range starts.
-	unlock, err := store.Lock(ctx, load.CheckpointKey{Domain: "held.example.com"}, time.Minute)
+	lease, err := store.Lock(ctx, load.CheckpointKey{Domain: "held.example.com"}, "another run", time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer unlock()
+	defer lease.Release()
 	start := time.Now().Add(-3 * time.Hour).UTC().Format(time.RFC3339)
 	end := time.Now().Add(-1 * time.Hour).UTC().Format(time.RFC3339)
 	res := w.run(nil, "backfill", "--start", start, "--end", end, "--lock-timeout", "1s")

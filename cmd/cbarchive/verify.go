@@ -100,9 +100,7 @@ func verifyDay(day, start, end, now time.Time) (qs, qe time.Time, ok bool) {
 		qe = end
 	}
 	// The history limit moves with the clock: the caller takes now for each day.
-	if horizon := extract.Horizon(now); qs.Before(horizon) {
-		qs = horizon
-	}
+	qs = extract.Clamp(extract.Range{Start: qs, End: qe}, now).Read.Start
 	if qe.After(now) {
 		qe = now.Truncate(time.Second)
 	}
