@@ -53,10 +53,8 @@ type Client struct {
 	cfg ClientConfig
 	log *zap.Logger
 
-	requests atomic.Int64
-	retries  atomic.Int64
-	first    atomic.Int64 // unix nanos of the first request sent
-	last     atomic.Int64 // unix nanos of the latest request sent
+	first atomic.Int64 // unix nanos of the first request sent
+	last  atomic.Int64 // unix nanos of the latest request sent
 }
 
 // Span returns when the first and the latest request were sent (zero when none was).
@@ -130,12 +128,6 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	return &Client{sdk: sdk, cfg: cfg, log: cfg.Logger}, nil
 }
 
-// Requests returns how many requests the client has sent, retries included.
-func (c *Client) Requests() int64 { return c.requests.Load() }
-
-// Retries returns how many of those were retries.
-func (c *Client) Retries() int64 { return c.retries.Load() }
-
 // Stats is a caller's count of requests and retries.
 type Stats struct {
 	Requests atomic.Int64
@@ -190,7 +182,6 @@ func (c *Client) call(ctx context.Context, action string, body any, stats *Stats
 		if err != nil {
 			return "", err
 		}
-		c.requests.Add(1)
 		now := time.Now().UnixNano()
 		c.first.CompareAndSwap(0, now)
 		c.last.Store(now)
@@ -198,7 +189,6 @@ func (c *Client) call(ctx context.Context, action string, body any, stats *Stats
 			stats.Requests.Add(1)
 		}
 		if attempt > 1 {
-			c.retries.Add(1)
 			if stats != nil {
 				stats.Retries.Add(1)
 			}

@@ -127,12 +127,6 @@ func classify(httpStatus int, code string) Class {
 	}
 }
 
-// IsFatal reports whether err is an API error that retrying cannot fix.
-func IsFatal(err error) bool {
-	var e *APIError
-	return errors.As(err, &e) && e.Class == ClassFatal
-}
-
 // IsCredentialError reports whether err is the API refusing the credentials or the key's rights
 // (a signature or key error, 401, 403 RequestForbidden): a retry cannot fix it, the operator must
 // fix VOLC_ACCESSKEY, VOLC_SECRETKEY, CBARCHIVE_REGION or the key's permissions.

@@ -222,26 +222,6 @@ func (w *Window) AddRejects(ctx context.Context, rejects []transform.Reject) err
 	return nil
 }
 
-// Reset discards every staged row and reject: the window is being read again (after the API's
-// pagination drifted). The transaction stays open.
-func (w *Window) Reset(ctx context.Context) error {
-	if err := w.usable(); err != nil {
-		return err
-	}
-	if _, err := w.tx.Exec(ctx, `TRUNCATE pg_temp.`+stagingTable); err != nil {
-		return w.fail(w.wrap(fmt.Errorf("reset staging: %w", translate(err))))
-	}
-	w.staged, w.rejected, w.rejects = 0, 0, nil
-	w.domain, w.domains = "", 0
-	w.months = make(map[month]bool)
-	w.identities, w.shared = make(map[identityKey]int32), false
-	w.lo, w.hi = time.Time{}, time.Time{}
-	return nil
-}
-
-// Staged returns the number of rows staged since BeginWindow or the last Reset.
-func (w *Window) Staged() int64 { return w.staged }
-
 // Commit merges the staged rows into callback_records (creating missing monthly partitions
 // first, in a transaction of their own), upserts the rejects, advances the checkpoint when asked,
 // and commits all of it at once. On any error nothing of the window is committed.

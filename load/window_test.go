@@ -265,46 +265,6 @@ func TestRollbackAndCancelLeaveNothing(t *testing.T) {
 	}
 }
 
-func TestResetDiscardsStagedRows(t *testing.T) {
-	t.Parallel()
-	s, _ := testStore(t)
-	ctx := context.Background()
-	w, err := s.BeginWindow(ctx, testOpts("g.example"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Rollback()
-	if err := w.AddRows(ctx, []transform.Row{testRow("g.example", t0, "stale", "ok"), testRow("g.example", t0, "stale2", "ok")}); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.AddRejects(ctx, []transform.Reject{{Domain: "g.example", Raw: []byte(`{}`), Reason: "bad"}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Reset(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if w.Staged() != 0 {
-		t.Fatalf("Staged after Reset: %d", w.Staged())
-	}
-	if err := w.AddRows(ctx, []transform.Row{testRow("g.example", t0, "fresh", "ok")}); err != nil {
-		t.Fatal(err)
-	}
-	c, err := w.Commit(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c != (Counts{New: 1}) {
-		t.Fatalf("got %+v, want New 1", c)
-	}
-	var bodies []string
-	if err := s.Pool().QueryRow(ctx, `SELECT array_agg(request_body) FROM callback_records`).Scan(&bodies); err != nil {
-		t.Fatal(err)
-	}
-	if len(bodies) != 1 || bodies[0] != "fresh" {
-		t.Fatalf("got %v, want [fresh]", bodies)
-	}
-}
-
 func TestRejectsAreUpsertedAndReadable(t *testing.T) {
 	t.Parallel()
 	s, _ := testStore(t)

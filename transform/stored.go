@@ -98,7 +98,7 @@ func (o *originalsBuilder) key(k string) {
 	} else {
 		o.b = append(o.b, ',')
 	}
-	o.b = appendJSONString(o.b, k)
+	o.b = callback.AppendJSONString(o.b, k)
 	o.b = append(o.b, ':')
 }
 
@@ -106,7 +106,7 @@ func (o *originalsBuilder) key(k string) {
 func (o *originalsBuilder) text(k, s string) {
 	o.key(k)
 	if isStorableText(s) {
-		o.b = appendJSONString(o.b, s)
+		o.b = callback.AppendJSONString(o.b, s)
 		return
 	}
 	o.b = append(o.b, `{"base64":"`...)
@@ -266,7 +266,7 @@ func RecordFromRow(row *Row) (callback.Record, error) {
 		}
 		return got, nil
 	}
-	ptrs := fieldPointers(&rec)
+	ptrs := rec.FieldPtrs()
 	for i, name := range callback.FieldNames {
 		v, ok := m[name]
 		if !ok {

@@ -175,7 +175,10 @@ func run(out io.Writer, perDay, domains, days int, rateLim float64, pageSize int
 		records += n
 		minimum += int((n + int64(pageSize) - 1) / int64(pageSize))
 	}
-	requests := client.Requests()
+	var requests int64
+	for _, d := range res.Domains {
+		requests += d.Requests
+	}
 	achieved := float64(requests) / took.Seconds()
 	first, last := client.Span()
 	// While extracting: from the first request sent to the latest one (the run's tail is the
