@@ -45,7 +45,8 @@ func TestLoadSameRowsTwiceWritesNothing(t *testing.T) {
 	_ = ctx
 }
 
-// snapshot maps each row's key to its xmin, xmax and updated_at.
+// snapshot maps each row's key to its xmin, xmax and updated_at: a re-read that writes a row
+// changes its xmin; one that only locks it (a no-op ON CONFLICT DO UPDATE) sets its xmax.
 func snapshot(t *testing.T, s *Store) map[string]string {
 	t.Helper()
 	rows, err := s.Pool().Query(context.Background(), `SELECT identity_hash::text || '/' || ordinal,
@@ -99,6 +100,38 @@ func TestIdenticalRecordsBecomeOrdinalsWhateverThePageOrder(t *testing.T) {
 		if after[k] != v {
 			t.Errorf("row %s rewritten: %s -> %s", k, v, after[k])
 		}
+	}
+}
+
+// Ordinals number the records of one identity, not of one second: records of other identities
+// in the same second neither take ordinals from each other nor shift them when they change.
+func TestOrdinalsAreNumberedPerIdentity(t *testing.T) {
+	t.Parallel()
+	s, _ := testStore(t)
+	ctx := context.Background()
+	c := testRow("c.example", t0, "c", "ok")
+	first := []transform.Row{testRow("c.example", t0, "a", "ok"), testRow("c.example", t0, "b", "ok"), c, c}
+	if got := loadWindow(t, s, testOpts("c.example"), first, 10); got != (Counts{New: 4}) {
+		t.Fatalf("first load: %+v, want New 4", got)
+	}
+	bodyOrdinals := func() string {
+		var got string
+		if err := s.Pool().QueryRow(ctx, `SELECT string_agg(request_body || ':' || ordinal || ':' || status, ' '
+			ORDER BY request_body, ordinal) FROM callback_records`).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	if got, want := bodyOrdinals(), "a:0:ok b:0:ok c:0:ok c:1:ok"; got != want {
+		t.Fatalf("rows %q, want %q", got, want)
+	}
+	// a's response side changes upstream: its row is updated, no other row moves.
+	second := []transform.Row{testRow("c.example", t0, "a", "fail"), testRow("c.example", t0, "b", "ok"), c, c}
+	if got := loadWindow(t, s, testOpts("c.example"), second, 10); got != (Counts{Updated: 1, Unchanged: 3}) {
+		t.Fatalf("second load: %+v, want Updated 1, Unchanged 3", got)
+	}
+	if got, want := bodyOrdinals(), "a:0:fail b:0:ok c:0:ok c:1:ok"; got != want {
+		t.Fatalf("rows %q, want %q", got, want)
 	}
 }
 
