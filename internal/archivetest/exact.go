@@ -19,7 +19,10 @@ var truthCols = []string{"domain", "app", "stream", "callback_time", "event_type
 
 // AssertExact checks that callback_records in the database at dbURL holds exactly sim's records
 // between from and to (inclusive, by callback time) for domain ("" = all), as a multiset of the
-// 15 API fields, compared by query (EXCEPT ALL both ways), not by counting only.
+// 15 API fields, compared by query (EXCEPT ALL both ways), not by counting only. For the
+// records of the plain shapes livesim generates it also checks every derived column (times,
+// latency, response code, status line, headers, JSON bodies, the columns copied as text)
+// against values this package works out from the record itself (see derive).
 func AssertExact(t testing.TB, dbURL string, sim *livesim.Sim, domain string, from, to time.Time) {
 	t.Helper()
 	ctx := context.Background()
@@ -64,6 +67,72 @@ func AssertExact(t testing.TB, dbURL string, sim *livesim.Sim, domain string, fr
 	if missing != 0 || extra != 0 || n != len(truth) {
 		t.Fatalf("archive differs from the API's records in %s..%s (domain %q): %d missing, %d extra; %d rows for %d records",
 			from.Format(time.RFC3339), to.Format(time.RFC3339), domain, missing, extra, n, len(truth))
+	}
+	assertDerived(t, conn, truth, domain, from, to)
+}
+
+// derivedCols are the columns assertDerived compares, after the 15 API fields.
+const derivedCols = `callback_time, response_time, latency_ms, response_code, response_status_line,
+	response_headers, request_body_json, response_body_json,
+	domain, app, stream, event_type, method, address, status, request_body, response_body, error_code, error_message`
+
+// assertDerived compares the derived columns of the archived rows of plain records with the
+// values derive works out, as multisets keyed by the 15 API fields.
+func assertDerived(t testing.TB, conn *pgx.Conn, truth []callback.Record, domain string, from, to time.Time) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := conn.Exec(ctx, `CREATE TEMP TABLE expect (`+strings.Join(truthCols, " text, ")+` text,
+		x_callback_time timestamptz, x_response_time timestamptz, x_latency_ms bigint, x_response_code integer,
+		x_status_line text, x_headers jsonb, x_request_json jsonb, x_response_json jsonb)`); err != nil {
+		t.Fatal(err)
+	}
+	var rows [][]any
+	for _, r := range truth {
+		d, ok := derive(r)
+		if !ok {
+			continue
+		}
+		f := r.Fields()
+		row := make([]any, 0, len(f)+8)
+		for _, v := range f {
+			row = append(row, v)
+		}
+		row = append(row, d.callbackTime, d.responseTime, d.latencyMS, d.responseCode, d.statusLine, d.headers, d.requestJSON, d.responseJSON)
+		rows = append(rows, row)
+	}
+	if len(rows) == 0 {
+		return
+	}
+	cols := append(append([]string{}, truthCols...), "x_callback_time", "x_response_time", "x_latency_ms", "x_response_code",
+		"x_status_line", "x_headers", "x_request_json", "x_response_json")
+	if _, err := conn.CopyFrom(ctx, pgx.Identifier{"expect"}, cols, pgx.CopyFromRows(rows)); err != nil {
+		t.Fatal(err)
+	}
+	var raw []string
+	for _, n := range callback.FieldNames {
+		raw = append(raw, "c.raw->>'"+n+"'")
+	}
+	archived := `SELECT ` + strings.Join(raw, ", ") + `, ` + derivedCols + `
+		FROM callback_records c
+		WHERE ($1 = '' OR c.domain = $1) AND c.callback_time BETWEEN $2 AND $3
+		  AND (` + strings.Join(raw, ", ") + `) IN (SELECT ` + strings.Join(truthCols, ", ") + ` FROM expect)`
+	expected := `SELECT ` + strings.Join(truthCols, ", ") + `,
+		x_callback_time, x_response_time, x_latency_ms, x_response_code, x_status_line, x_headers, x_request_json, x_response_json,
+		domain, app, stream, event_type, method, address, status, body, response_body, error_code, error_message
+		FROM expect`
+	var wrong, unmatched int
+	var example string
+	if err := conn.QueryRow(ctx, `SELECT count(*), coalesce(min(x::text), '') FROM (`+archived+` EXCEPT ALL `+expected+`) x`, domain, from, to).Scan(&wrong, &example); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM (`+expected+` EXCEPT ALL `+archived+`) x`, domain, from, to).Scan(&unmatched); err != nil {
+		t.Fatal(err)
+	}
+	if wrong != 0 || unmatched != 0 {
+		var want string
+		_ = conn.QueryRow(ctx, `SELECT coalesce(min(x::text), '') FROM (`+expected+` EXCEPT ALL `+archived+`) x`, domain, from, to).Scan(&want)
+		t.Fatalf("derived columns differ from the records' own values in %d of %d rows (domain %q)\n archived: %.600s\n expected: %.600s",
+			max(wrong, unmatched), len(rows), domain, example, want)
 	}
 }
 
