@@ -97,7 +97,7 @@ func ensureTemplate() (string, error) {
 	if err := migrateUp(ctx, withDatabase(admin, build)); err != nil {
 		return "", err
 	}
-	if _, err := conn.Exec(ctx, "ALTER DATABASE "+build+" RENAME TO "+name); err != nil {
+	if err := createWithRetry(ctx, conn, "ALTER DATABASE "+build+" RENAME TO "+name); err != nil {
 		return "", fmt.Errorf("rename %s to %s: %w", build, name, err)
 	}
 	return name, nil
@@ -124,8 +124,8 @@ func migrateUp(ctx context.Context, dbURL string) error {
 // another session is connected to the template.
 const sqlstateObjectInUse = "55006"
 
-// createWithRetry runs a CREATE DATABASE statement, retrying while the template is in use (a
-// concurrent clone or a build's last connection closing).
+// createWithRetry runs a CREATE or ALTER DATABASE statement, retrying while the database it
+// reads is in use (a concurrent clone, or the build's last connection still closing).
 func createWithRetry(ctx context.Context, conn *pgx.Conn, stmt string) error {
 	for {
 		_, err := conn.Exec(ctx, stmt)
