@@ -36,10 +36,10 @@ func TestEveryFaultClassEndsExact(t *testing.T) {
 			if h.sim.Stats().Faults == 0 {
 				t.Fatalf("livesim injected no fault of %v", cs)
 			}
+			// Whether livesim's own limiter answered 429 depends on when requests arrived at the
+			// server, which a busy machine shifts; the limit is checked on the client's send
+			// intervals (TestNoSecondEverSeesMoreThanTheRateLimitUnderFaults).
 			h.assertExactUpToWatermarks()
-			if n := h.sim.Stats().Throttled; n != 0 {
-				t.Errorf("the real rate limit answered 429 %d times", n)
-			}
 		})
 	}
 }
@@ -206,9 +206,6 @@ func TestSyncAndBackfillTogetherShareTheAccountsRate(t *testing.T) {
 	}
 	if n := sends.count(); n < 200 {
 		t.Fatalf("only %d requests: not enough to test the shared limit", n)
-	}
-	if h.sim.Stats().Throttled != 0 {
-		t.Errorf("livesim throttled %d requests", h.sim.Stats().Throttled)
 	}
 	h.assertExact(ds[1], plan.Read.Start, plan.Read.End)
 }
