@@ -63,10 +63,3 @@ func stagingDefinition() string {
 	}
 	return strings.Join(append(parts, "content_hash bytea", "ordinal integer"), ", ")
 }
-
-func textOrNil(b []byte) any {
-	if b == nil {
-		return nil
-	}
-	return string(b)
-}
