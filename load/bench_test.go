@@ -147,7 +147,8 @@ func BenchmarkLoad(b *testing.B) {
 	windowLoad := func(b *testing.B, s *Store) func(ctx context.Context, rows []transform.Row) Counts {
 		return func(ctx context.Context, rows []transform.Row) Counts {
 			to := rows[len(rows)-1].CallbackTime
-			o := WindowOpts{Key: CheckpointKey{Domain: "push.example.com"}, RunID: "bench", Advance: &to, FirstStart: base}
+			o := WindowOpts{Key: CheckpointKey{Domain: "push.example.com"}, RunID: "bench", Advance: &to, FirstStart: base,
+				Start: rows[0].CallbackTime, End: to} // as the pipeline gives them: the window read
 			w, err := s.BeginWindow(ctx, o)
 			if err != nil {
 				b.Fatal(err)

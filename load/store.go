@@ -22,6 +22,9 @@ type Store struct {
 	mu         sync.Mutex
 	partitions map[month]bool // months whose partition is known to exist
 	partMu     sync.Mutex     // one partition-creating connection at a time (see ensurePartitions)
+	// staged lists domains whose windows must stage every row (see Window's direct loading):
+	// one of their windows met a row direct loading could not take.
+	staged map[string]bool
 }
 
 // The process's connection budget: MaxConns in all, of which dedicatedConns are outside the

@@ -1,15 +1,18 @@
 package load
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/cbarchive/cbarchive/transform"
@@ -71,6 +74,16 @@ type Window struct {
 	// shared says some identity has more than one, so Commit must number them.
 	identities map[identityKey]int32
 	shared     bool
+	// Direct loading: a window whose range [o.Start, o.End] the archive holds nothing of, for its
+	// domain, COPYs its rows straight into callback_store (rows outside the range or of another
+	// domain are staged and merged as usual). direct is 0 until the first AddRows decides, then
+	// 1 (direct) or -1 (staged). A direct row's ordinal is its arrival number among the rows of
+	// its identity; Commit renumbers a group by content hash when arrival order differs
+	// (firstHash and groups keep the content hashes for that).
+	direct     int8
+	directRows int64
+	firstHash  map[identityKey][]byte
+	groups     map[identityKey][][]byte
 	rejects    []transform.Reject
 	rejected   int64
 
@@ -102,7 +115,8 @@ var createStaging = `CREATE TEMP TABLE IF NOT EXISTS ` + stagingTable + ` (` + s
 // BeginWindow acquires a connection, begins the window's transaction and prepares the staging
 // table. The caller must end it with Commit or Rollback.
 func (s *Store) BeginWindow(ctx context.Context, o WindowOpts) (*Window, error) {
-	w := &Window{s: s, o: o, months: make(map[month]bool), identities: make(map[identityKey]int32)}
+	w := &Window{s: s, o: o, months: make(map[month]bool), identities: make(map[identityKey]int32),
+		firstHash: make(map[identityKey][]byte), groups: make(map[identityKey][][]byte)}
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return nil, w.wrap(fmt.Errorf("acquire connection: %w", translate(err)))
@@ -160,22 +174,62 @@ func (w *Window) AddRows(ctx context.Context, rows []transform.Row) error {
 			return w.fail(w.wrap(fmt.Errorf("row %d has no callback_time: a bug in transform", i)))
 		}
 	}
-	src := &rowSource{rows: rows, i: -1, vals: make([]any, 0, len(stagingColumns))}
-	n, err := w.tx.CopyFrom(ctx, pgx.Identifier{"pg_temp", stagingTable}, stagingColumns, src)
-	if err != nil {
-		return w.fail(w.wrap(fmt.Errorf("stage %d rows: %w", len(rows), translate(err))))
+	if w.direct == 0 {
+		if err := w.decideDirect(ctx); err != nil {
+			return w.fail(w.wrap(err))
+		}
 	}
-	w.staged += n
+	var direct, staged []int
+	for i := range rows {
+		if w.takesDirect(&rows[i]) {
+			direct = append(direct, i)
+		} else {
+			staged = append(staged, i)
+		}
+	}
+	if len(staged) > 0 && w.direct == 1 {
+		// Partitions are created before the first direct COPY: after it, creating one would
+		// wait for this transaction's own lock on callback_store.
+		if w.directRows == 0 {
+			months := map[month]bool{}
+			for _, i := range staged {
+				months[monthOf(rows[i].CallbackTime)] = true
+			}
+			if err := w.s.ensurePartitions(ctx, months); err != nil {
+				return w.fail(w.wrap(err))
+			}
+		} else if err := w.checkStagedPartitions(rows, staged); err != nil {
+			return w.fail(w.wrap(err))
+		}
+	}
+	if len(staged) > 0 {
+		src := &rowSource{rows: rows, pick: staged, i: -1, vals: make([]any, 0, len(stagingColumns))}
+		n, err := w.tx.CopyFrom(ctx, pgx.Identifier{"pg_temp", stagingTable}, stagingColumns, src)
+		if err != nil {
+			return w.fail(w.wrap(fmt.Errorf("stage %d rows: %w", len(staged), translate(err))))
+		}
+		w.staged += n
+	}
+	if len(direct) > 0 {
+		src := &directSource{w: w, rows: rows, pick: direct, i: -1, vals: make([]any, 0, len(directColumns))}
+		n, err := w.tx.CopyFrom(ctx, pgx.Identifier{storeTable}, directColumns, src)
+		if err != nil {
+			return w.fail(w.wrap(fmt.Errorf("load %d rows: %w", len(direct), translate(err))))
+		}
+		w.directRows += n
+	}
 	for i := range rows {
 		if w.domains == 0 || (w.domains == 1 && rows[i].Domain != w.domain) {
 			w.domain = rows[i].Domain
 			w.domains++
 		}
 		t := rows[i].CallbackTime
-		k := identityKey{rows[i].Domain, t.UnixMicro(), rows[i].IdentityKey()}
-		w.identities[k]++
-		if w.identities[k] > 1 {
-			w.shared = true
+		if !w.takesDirect(&rows[i]) {
+			k := identityKey{rows[i].Domain, t.UnixMicro(), rows[i].IdentityKey()}
+			w.identities[k]++
+			if w.identities[k] > 1 {
+				w.shared = true
+			}
 		}
 		w.months[monthOf(t)] = true
 		if w.lo.IsZero() || t.Before(w.lo) {
@@ -197,20 +251,156 @@ func (w *Window) mergeArgs() []any {
 	return []any{w.lo, w.hi, domain}
 }
 
-// rowSource feeds rows to CopyFrom, reusing one slice of values.
+// rowSource feeds the rows of pick to CopyFrom, reusing one slice of values.
 type rowSource struct {
 	rows []transform.Row
+	pick []int
 	i    int
 	vals []any
 }
 
-func (s *rowSource) Next() bool { s.i++; return s.i < len(s.rows) }
+func (s *rowSource) Next() bool { s.i++; return s.i < len(s.pick) }
 func (s *rowSource) Err() error { return nil }
 func (s *rowSource) Values() ([]any, error) {
-	r := &s.rows[s.i]
+	r := &s.rows[s.pick[s.i]]
 	s.vals = append(transform.StoreValues(s.vals[:0], r), r.ContentHash, int32(0))
 	return s.vals, nil
 }
+
+// directColumns is the order of a direct COPY into callback_store.
+var directColumns = append(transform.ColumnNames(transform.StoreColumns), "ordinal")
+
+// directSource feeds the rows of pick to a direct COPY, numbering each identity's rows in
+// arrival order.
+type directSource struct {
+	w    *Window
+	rows []transform.Row
+	pick []int
+	i    int
+	vals []any
+}
+
+func (s *directSource) Next() bool { s.i++; return s.i < len(s.pick) }
+func (s *directSource) Err() error { return nil }
+func (s *directSource) Values() ([]any, error) {
+	r := &s.rows[s.pick[s.i]]
+	w := s.w
+	k := identityKey{r.Domain, r.CallbackTime.UnixMicro(), r.IdentityKey()}
+	n := w.identities[k]
+	w.identities[k] = n + 1
+	switch n {
+	case 0:
+		w.firstHash[k] = r.ContentHash
+	case 1:
+		w.groups[k] = [][]byte{w.firstHash[k], r.ContentHash}
+	default:
+		w.groups[k] = append(w.groups[k], r.ContentHash)
+	}
+	s.vals = append(transform.StoreValues(s.vals[:0], r), n)
+	return s.vals, nil
+}
+
+// decideDirect chooses, at the first page, between direct loading and staging (see
+// Window.direct): direct when the window has a range and its domain, no Prune, and the archive
+// holds no row of the domain in the range. The range's partitions are created first: once rows
+// are in callback_store, this transaction's lock would make partition creation wait on it.
+func (w *Window) decideDirect(ctx context.Context) error {
+	w.direct = -1
+	w.s.mu.Lock()
+	staged := w.s.staged[w.o.Key.Domain]
+	w.s.mu.Unlock()
+	if w.o.Prune != nil || staged || w.o.Start.IsZero() || w.o.End.IsZero() || w.o.End.Before(w.o.Start) {
+		return nil
+	}
+	months := map[month]bool{}
+	for m := monthOf(w.o.Start); m <= monthOf(w.o.End); m++ {
+		months[m] = true
+	}
+	if err := w.s.ensurePartitions(ctx, months); err != nil {
+		return err
+	}
+	// In a savepoint rolled back at once, so that the probe's lock on callback_store does not
+	// stay with the transaction (it would make partition creation wait for it).
+	var fresh bool
+	if _, err := w.tx.Exec(ctx, `SAVEPOINT cbarchive_probe`); err != nil {
+		return fmt.Errorf("look for archived rows in the window: %w", translate(err))
+	}
+	if err := w.tx.QueryRow(ctx, freshSQL, w.o.Start, w.o.End, w.o.Key.Domain).Scan(&fresh); err != nil {
+		return fmt.Errorf("look for archived rows in the window: %w", translate(err))
+	}
+	if _, err := w.tx.Exec(ctx, `ROLLBACK TO SAVEPOINT cbarchive_probe`); err != nil {
+		return fmt.Errorf("look for archived rows in the window: %w", translate(err))
+	}
+	if fresh {
+		w.direct = 1
+	}
+	return nil
+}
+
+// takesDirect says whether r goes straight into callback_store: direct loading, the window's
+// domain, and inside its range (a record of the same identity always shares both).
+func (w *Window) takesDirect(r *transform.Row) bool {
+	return w.direct == 1 && r.Domain == w.o.Key.Domain &&
+		!r.CallbackTime.Before(w.o.Start) && !r.CallbackTime.After(w.o.End)
+}
+
+// checkStagedPartitions fails the window, and makes the domain's next windows stage every row,
+// when a staged row needs a partition not known to exist.
+func (w *Window) checkStagedPartitions(rows []transform.Row, staged []int) error {
+	w.s.mu.Lock()
+	defer w.s.mu.Unlock()
+	for _, i := range staged {
+		if m := monthOf(rows[i].CallbackTime); !w.s.partitions[m] {
+			if w.s.staged == nil {
+				w.s.staged = make(map[string]bool)
+			}
+			w.s.staged[w.o.Key.Domain] = true
+			return fmt.Errorf("a record at %s, outside the window's range, needs partition %s, which cannot be created while "+
+				"the window holds rows: the window is abandoned and %s's windows are staged from now on; run again",
+				rows[i].CallbackTime.UTC().Format(time.RFC3339Nano), m.name(), w.o.Key.Domain)
+		}
+	}
+	return nil
+}
+
+// renumberDirect gives the direct rows of each identity with several records their ordinals by
+// content hash (as numberSQL does for staged rows), when arrival order differs.
+func (w *Window) renumberDirect(ctx context.Context) error {
+	for k, hashes := range w.groups {
+		order := make([]int, len(hashes))
+		for i := range order {
+			order[i] = i
+		}
+		sort.SliceStable(order, func(a, b int) bool { return bytes.Compare(hashes[order[a]], hashes[order[b]]) < 0 })
+		target := make([]int32, len(hashes)) // arrival number -> ordinal
+		moved := false
+		for ord, arrival := range order {
+			target[arrival] = int32(ord)
+			moved = moved || arrival != ord
+		}
+		if !moved {
+			continue
+		}
+		at := time.UnixMicro(k.at).UTC()
+		if _, err := w.tx.Exec(ctx, flipSQL, k.domain, at, k.id); err != nil {
+			return fmt.Errorf("number records of equal identity at %s: %w", at.Format(time.RFC3339Nano), translate(err))
+		}
+		if _, err := w.tx.Exec(ctx, renumberSQL, k.domain, at, k.id, target); err != nil {
+			return fmt.Errorf("number records of equal identity at %s: %w", at.Format(time.RFC3339Nano), translate(err))
+		}
+	}
+	return nil
+}
+
+// flipSQL and renumberSQL move the ordinals of one identity's rows ($1, $2, $3) from arrival
+// numbers to $4[arrival + 1], through negative values so that no two rows share an ordinal in
+// between.
+const (
+	flipSQL = `UPDATE ` + storeTable + ` SET ordinal = -1 - ordinal
+	WHERE domain = $1 AND callback_time = $2 AND identity_hash = $3 AND ordinal >= 0`
+	renumberSQL = `UPDATE ` + storeTable + ` SET ordinal = ($4::integer[])[-ordinal]
+	WHERE domain = $1 AND callback_time = $2 AND identity_hash = $3 AND ordinal < 0`
+)
 
 // AddRejects keeps rejected records for Commit, which upserts them into callback_rejects.
 func (w *Window) AddRejects(ctx context.Context, rejects []transform.Reject) error {
@@ -253,6 +443,12 @@ func (w *Window) commit(ctx context.Context) (Counts, error) {
 		}
 		c.Removed = n
 	}
+	if w.directRows > 0 {
+		if err := w.renumberDirect(ctx); err != nil {
+			return c, err
+		}
+		c.New += w.directRows
+	}
 	if w.staged > 0 {
 		if err := w.s.ensurePartitions(ctx, w.months); err != nil {
 			return c, err
@@ -267,7 +463,26 @@ func (w *Window) commit(ctx context.Context) (Counts, error) {
 				return c, fmt.Errorf("number records of equal identity: %w", translate(err))
 			}
 		}
-		err := w.tx.QueryRow(ctx, mergeSQL, w.mergeArgs()...).Scan(&c.New, &c.Updated)
+		// A range the archive holds nothing of (the usual sync window) needs no comparison and
+		// no conflict handling: a plain INSERT. A reconciling window always merges: it prunes
+		// against what is archived.
+		fresh := false
+		if w.o.Prune == nil {
+			if err := w.tx.QueryRow(ctx, freshSQL, w.mergeArgs()...).Scan(&fresh); err != nil {
+				return c, fmt.Errorf("look for archived rows in %s..%s: %w",
+					w.lo.UTC().Format(time.RFC3339Nano), w.hi.UTC().Format(time.RFC3339Nano), translate(err))
+			}
+		}
+		var err error
+		if fresh {
+			var tag pgconn.CommandTag
+			tag, err = w.tx.Exec(ctx, insertSQL)
+			c.New += tag.RowsAffected()
+		} else {
+			var added int64
+			err = w.tx.QueryRow(ctx, mergeSQL, w.mergeArgs()...).Scan(&added, &c.Updated)
+			c.New += added
+		}
 		if err != nil {
 			err = translate(err)
 			if errors.Is(err, ErrNoPartition) {
@@ -275,7 +490,7 @@ func (w *Window) commit(ctx context.Context) (Counts, error) {
 			}
 			return c, fmt.Errorf("merge %d staged rows: %w", w.staged, err)
 		}
-		c.Unchanged = w.staged - c.New - c.Updated
+		c.Unchanged = w.staged - (c.New - w.directRows) - c.Updated
 	}
 	if len(w.rejects) > 0 {
 		if err := w.upsertRejects(ctx); err != nil {
@@ -335,6 +550,16 @@ FROM (
 		GROUP BY 1, 2, 3 HAVING count(*) > 1)
 ) n
 WHERE s.ctid = n.tid AND n.ordinal > 0`
+
+// freshSQL says whether the archive holds no row in the staged rows' range ($1..$2) of their
+// domain ($3; NULL: any domain). Windows of one domain are serialized by the domain lock, so
+// the answer holds until the window commits.
+var freshSQL = `SELECT NOT EXISTS (SELECT 1 FROM ` + storeTable + `
+	WHERE callback_time BETWEEN $1::timestamptz AND $2::timestamptz AND ($3::text IS NULL OR domain = $3::text))`
+
+// insertSQL inserts every staged row: the merge of a range the archive holds nothing of.
+var insertSQL = `INSERT INTO ` + storeTable + ` (` + strings.Join(transform.ColumnNames(transform.StoreColumns), ", ") + `, ordinal)
+	SELECT ` + selectExprs("") + `, ordinal FROM pg_temp.` + stagingTable
 
 // mergeSQL drops the staged rows archived unchanged and upserts the rest; $1 and $2 bound the
 // staged callback_time so that only the window's partitions are probed, and $3 (the window's
