@@ -214,7 +214,11 @@ func (w *Window) AddRows(ctx context.Context, rows []transform.Row) error {
 		src := &directSource{w: w, rows: rows, pick: direct, i: -1, vals: make([]any, 0, len(directColumns))}
 		n, err := w.tx.CopyFrom(ctx, pgx.Identifier{storeTable}, directColumns, src)
 		if err != nil {
-			return w.fail(w.wrap(fmt.Errorf("load %d rows: %w", len(direct), translate(err))))
+			err = translate(err)
+			if errors.Is(err, ErrNoPartition) {
+				w.s.forgetPartitions()
+			}
+			return w.fail(w.wrap(fmt.Errorf("load %d rows: %w", len(direct), err)))
 		}
 		w.directRows += n
 	}
