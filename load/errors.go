@@ -47,6 +47,7 @@ const (
 	SQLStateUndefinedObject           = "42704" // undefined_object
 	SQLStateUndefinedFunction         = "42883" // undefined_function
 	SQLStateCheckViolation            = "23514" // check_violation (also: no partition for a row)
+	SQLStateUniqueViolation           = "23505" // unique_violation
 	SQLStateCharacterNotInRepertoire  = "22021" // character_not_in_repertoire
 	SQLStateUntranslatableCharacter   = "22P05" // untranslatable_character
 	SQLStateInvalidTextRepresentation = "22P02" // invalid_text_representation

@@ -214,6 +214,10 @@ func (w *Window) AddRows(ctx context.Context, rows []transform.Row) error {
 		src := &directSource{w: w, rows: rows, pick: direct, i: -1, vals: make([]any, 0, len(directColumns))}
 		n, err := w.tx.CopyFrom(ctx, pgx.Identifier{storeTable}, directColumns, src)
 		if err != nil {
+			var pgErr *pgconn.PgError
+			if errors.As(err, &pgErr) && pgErr.Code == SQLStateUniqueViolation {
+				w.s.stageDomain(w.o.Key.Domain)
+			}
 			err = translate(err)
 			if errors.Is(err, ErrNoPartition) {
 				w.s.forgetPartitions()
@@ -339,6 +343,16 @@ func (w *Window) decideDirect(ctx context.Context) error {
 		w.direct = 1
 	}
 	return nil
+}
+
+// stageDomain makes the domain's later windows stage every row.
+func (s *Store) stageDomain(domain string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.staged == nil {
+		s.staged = make(map[string]bool)
+	}
+	s.staged[domain] = true
 }
 
 // takesDirect says whether r goes straight into callback_store: direct loading, the window's
@@ -556,8 +570,10 @@ FROM (
 WHERE s.ctid = n.tid AND n.ordinal > 0`
 
 // freshSQL says whether the archive holds no row in the staged rows' range ($1..$2) of their
-// domain ($3; NULL: any domain). Windows of one domain are serialized by the domain lock, so
-// the answer holds until the window commits.
+// domain ($3; NULL: any domain). Windows of one domain and filter are serialized by the domain
+// lease (checked at commit), so the answer holds until the window commits; a run of another
+// filter writing the same range at the same moment makes the direct COPY or the INSERT fail on
+// the unique key, and that domain's later windows merge.
 var freshSQL = `SELECT NOT EXISTS (SELECT 1 FROM ` + storeTable + `
 	WHERE callback_time BETWEEN $1::timestamptz AND $2::timestamptz AND ($3::text IS NULL OR domain = $3::text))`
 
