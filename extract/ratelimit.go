@@ -30,12 +30,16 @@ type Limiter struct {
 	slowUntil time.Time
 	pace      *rate.Limiter
 	sent      []*Ticket // admitted requests of about the last second
+	margin    time.Duration
 	now       func() time.Time
 }
 
+// maxMargin bounds how far 429s widen the one-second guard's margin.
+const maxMargin = 400 * time.Millisecond
+
 // NewLimiter returns a limiter allowing perSecond requests in any one-second window.
 func NewLimiter(perSecond float64) *Limiter {
-	l := &Limiter{base: perSecond, share: 1, now: time.Now}
+	l := &Limiter{base: perSecond, share: 1, margin: windowMargin, now: time.Now}
 	l.pace = rate.NewLimiter(rate.Limit(perSecond), 1)
 	return l
 }
@@ -68,14 +72,24 @@ func (l *Limiter) setPace(r float64) {
 	}
 }
 
-// Throttled tells the limiter the API answered 429: it halves the rate for a few seconds.
+// Throttled tells the limiter the API answered 429: it halves the rate for a few seconds and,
+// for the rest of the run, widens the one-second guard's margin (doubling it, at most 400 ms):
+// the server saw our requests closer together than we sent them.
 func (l *Limiter) Throttled() {
 	l.mu.Lock()
 	now := l.now()
 	l.slowUntil = now.Add(throttlePause)
+	l.margin = min(2*l.margin, maxMargin)
 	r := l.effective(now)
 	l.mu.Unlock()
 	l.setPace(r)
+}
+
+// Margin returns the one-second guard's current margin.
+func (l *Limiter) Margin() time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.margin
 }
 
 // Limit returns the current requests per second.
@@ -145,7 +159,7 @@ func (l *Limiter) Wait(ctx context.Context) (*Ticket, error) {
 		if r < 1 {
 			window = time.Duration(float64(time.Second) / r)
 		}
-		horizon := now.Add(-window - windowMargin)
+		horizon := now.Add(-window - l.margin)
 		var inWindow int
 		var oldest time.Time
 		for _, tk := range l.sent {

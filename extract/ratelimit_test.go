@@ -80,6 +80,17 @@ func TestLimiterShareAndThrottleLowerTheRate(t *testing.T) {
 	}
 }
 
+func TestA429WidensTheMarginForTheRestOfTheRun(t *testing.T) {
+	t.Parallel()
+	l := NewLimiter(30)
+	for i, want := range []time.Duration{50, 100, 200, 400, 400} {
+		if got := l.Margin(); got != want*time.Millisecond {
+			t.Errorf("after %d 429s the margin is %v, want %v", i, got, want*time.Millisecond)
+		}
+		l.Throttled()
+	}
+}
+
 func TestLimiterPausedByAZeroShareResumesWhenRaised(t *testing.T) {
 	t.Parallel()
 	l := NewLimiter(50)

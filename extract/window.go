@@ -2,7 +2,6 @@ package extract
 
 import (
 	"fmt"
-	"math"
 	"time"
 )
 
@@ -20,7 +19,7 @@ const (
 	MaxPageSize = 1000
 )
 
-// Range is a closed time range [Start, End], second precision.
+// Range is a time range at second precision; the pipeline reads it as the Window [Start, End).
 type Range struct {
 	Start, End time.Time
 }
@@ -120,36 +119,34 @@ func ceilSecond(t time.Time) time.Time {
 }
 
 // Sizer chooses window spans from the record density it has observed, so that a window holds
-// about TargetPages pages: sparse ranges take one request per 31 days, dense days are cut into
-// windows small enough for one transaction each.
+// about the reader's target: sparse ranges take one request per maximum span, dense days are
+// cut into windows small enough for one transaction each. It is used by one goroutine.
 type Sizer struct {
-	PageSize    int
-	TargetPages int
-	density     float64 // records per second; 0 = unknown
+	target  func() int
+	maxSpan func() time.Duration
+	density float64 // records per second; 0 = unknown
+	known   bool
 }
 
-// NewSizer returns a Sizer for pageSize-record pages and windows of about targetPages pages.
-func NewSizer(pageSize, targetPages int) *Sizer {
-	return &Sizer{PageSize: pageSize, TargetPages: targetPages}
+// NewSizer returns a Sizer for windows of about target() records whose queries span at most
+// maxSpan().
+func NewSizer(target func() int, maxSpan func() time.Duration) *Sizer {
+	return &Sizer{target: target, maxSpan: maxSpan}
 }
 
-// MaxRecords is the most records a window may hold before it is split: twice the target, and
-// never more than the API's page-number limit can reach.
-func (s *Sizer) MaxRecords() int {
-	return min(2*s.TargetPages, MaxPageNum) * s.PageSize
+// Observe records the density (records per second) a query saw.
+func (s *Sizer) Observe(density float64) {
+	s.density, s.known = density, true
 }
 
-// Observe records that span held count records.
-func (s *Sizer) Observe(span time.Duration, count int) {
-	sec := math.Max(span.Seconds(), 1)
-	s.density = float64(count) / sec
-}
+// Known reports whether a density has been observed.
+func (s *Sizer) Known() bool { return s.known }
 
 // Next returns the end of the window that starts at start, at most end.
 func (s *Sizer) Next(start, end time.Time) time.Time {
-	span := MaxSpan
+	span := s.maxSpan() - time.Second // the query adds one second (Window.Query)
 	if s.density > 0 {
-		want := float64(s.TargetPages*s.PageSize) / s.density
+		want := float64(s.target()) / s.density
 		if d := time.Duration(want * float64(time.Second)); d < span {
 			span = max(d.Truncate(time.Second), time.Second)
 		}
@@ -158,29 +155,4 @@ func (s *Sizer) Next(start, end time.Time) time.Time {
 		return w
 	}
 	return end
-}
-
-// Split cuts r into n contiguous parts that touch at their edges (each part's end is the next
-// one's start, so a record exactly at an edge is read by both and archived once).
-func Split(r Range, n int) []Range {
-	total := r.End.Sub(r.Start)
-	if n < 2 || total < 2*time.Second {
-		return []Range{r}
-	}
-	step := (total / time.Duration(n)).Truncate(time.Second)
-	if step < time.Second {
-		step = time.Second
-	}
-	var out []Range
-	for s := r.Start; s.Before(r.End); s = s.Add(step) {
-		e := s.Add(step)
-		if !e.Before(r.End) || r.End.Sub(e) < step/2 {
-			e = r.End
-		}
-		out = append(out, Range{Start: s, End: e})
-		if e.Equal(r.End) {
-			break
-		}
-	}
-	return out
 }

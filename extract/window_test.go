@@ -104,38 +104,16 @@ func TestPlanBackfillRejectsBadRanges(t *testing.T) {
 
 func TestSizerUsesTheObservedDensity(t *testing.T) {
 	t.Parallel()
-	s := NewSizer(100, 10) // windows of about 1000 records
+	s := NewSizer(func() int { return 1000 }, func() time.Duration { return MaxSpan })
 	start := now.Add(-90 * 24 * time.Hour)
-	if got := s.Next(start, now); !got.Equal(start.Add(MaxSpan)) {
-		t.Errorf("with no density the window is %v, want the 31-day maximum", got.Sub(start))
+	if got := s.Next(start, now); !got.Equal(start.Add(MaxSpan - time.Second)) {
+		t.Errorf("with no density the window is %v, want the 31-day maximum less the query's margin second", got.Sub(start))
 	}
-	s.Observe(time.Hour, 3600) // one record per second
+	s.Observe(1) // one record per second
 	if got := s.Next(start, now).Sub(start); got != 1000*time.Second {
 		t.Errorf("window = %v, want 1000s at 1 record/s", got)
 	}
 	if got := s.Next(now.Add(-time.Second), now); !got.Equal(now) {
 		t.Errorf("window past the end: %v", got)
-	}
-	if s.MaxRecords() != 2000 {
-		t.Errorf("MaxRecords = %d, want 2000", s.MaxRecords())
-	}
-}
-
-func TestSplitPartsTouchAndCoverTheRange(t *testing.T) {
-	t.Parallel()
-	r := Range{Start: now.Add(-time.Hour).Truncate(time.Second), End: now.Truncate(time.Second)}
-	for _, n := range []int{2, 3, 7, 100, 5000} {
-		parts := Split(r, n)
-		if !parts[0].Start.Equal(r.Start) || !parts[len(parts)-1].End.Equal(r.End) {
-			t.Fatalf("n=%d: parts %v do not cover %v", n, parts, r)
-		}
-		for i := 1; i < len(parts); i++ {
-			if !parts[i].Start.Equal(parts[i-1].End) {
-				t.Fatalf("n=%d: part %d starts at %v, previous ends at %v", n, i, parts[i].Start, parts[i-1].End)
-			}
-			if parts[i].Empty() {
-				t.Fatalf("n=%d: empty part %v", n, parts[i])
-			}
-		}
 	}
 }

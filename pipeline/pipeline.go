@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/cbarchive/cbarchive/callback"
 	"github.com/cbarchive/cbarchive/extract"
@@ -37,12 +38,58 @@ const (
 	OutcomeSkipped   = load.OutcomeSkipped
 )
 
+// Source is what the pipeline needs of the API: one page of a query (*extract.Client).
+type Source = extract.Source
+
+// Sink is what the pipeline needs of the archive (*load.Store, through StoreSink): the domain's
+// lock and checkpoint, its runs and gaps, and one transaction per window.
+type Sink interface {
+	TryLock(ctx context.Context, key load.CheckpointKey, holder string) (lease *load.Lease, ok bool, err error)
+	Lock(ctx context.Context, key load.CheckpointKey, holder string, timeout time.Duration) (*load.Lease, error)
+	Checkpoint(ctx context.Context, key load.CheckpointKey) (load.Checkpoint, bool, error)
+	StartRun(ctx context.Context, r load.Run) error
+	FinishRun(ctx context.Context, runID, domain, filterKey string, res load.RunResult) error
+	RecordGap(ctx context.Context, key load.CheckpointKey, from, to time.Time, reason, runID string) (bool, error)
+	// CommitWindow writes a window's rows and rejects, and advances the checkpoint when
+	// o.Advance is set, in one transaction.
+	CommitWindow(ctx context.Context, o load.WindowOpts, rows []transform.Row, rejects []transform.Reject) (load.Counts, error)
+}
+
+// StoreSink adapts a *load.Store to Sink.
+type StoreSink struct{ *load.Store }
+
+// CommitWindow opens the window's transaction only now, with every row already in memory, so
+// that no connection waits in an open transaction while pages are fetched.
+func (s StoreSink) CommitWindow(ctx context.Context, o load.WindowOpts, rows []transform.Row, rejects []transform.Reject) (load.Counts, error) {
+	tx, err := s.BeginWindow(ctx, o)
+	if err != nil {
+		return load.Counts{}, err
+	}
+	defer tx.Rollback()
+	if len(rows) > 0 {
+		if err := tx.AddRows(ctx, rows); err != nil {
+			return load.Counts{}, err
+		}
+	}
+	if len(rejects) > 0 {
+		if err := tx.AddRejects(ctx, rejects); err != nil {
+			return load.Counts{}, err
+		}
+	}
+	return tx.Commit(ctx)
+}
+
 // Config configures a Pipeline. Zero values take the defaults named on each field.
 type Config struct {
-	Client *extract.Client // required
-	Store  *load.Store     // required
+	Client *extract.Client // the API; required unless Source is set
+	Store  *load.Store     // the archive; required unless Sink is set
+	Source Source          // default: Client
+	Sink   Sink            // default: StoreSink{Store}
 	Logger *zap.Logger     // default: no logs
 	RunID  string          // required
+	// Learned is what the run learns of the API (order, caps, limits), shared by every domain;
+	// default: a fresh one per Pipeline.
+	Learned *extract.Learned
 
 	Filter   extract.Filter
 	PageSize int // default 1000
@@ -50,7 +97,17 @@ type Config struct {
 	// that). Small windows keep transactions short and let one domain's merge overlap other
 	// domains' requests; each costs one extra request only when the density changes.
 	TargetPages     int
-	PageConcurrency int           // page requests in flight per window; default 8
+	PageConcurrency int // page requests in flight per window; default 8
+	// RateLimit is the process's requests per second (default 30): a window holds at most
+	// max(1, 4 × RateLimit) pages, so that it commits within a few seconds.
+	RateLimit float64
+	// MaxRecordsInFlight bounds the records the whole process holds between fetching and
+	// committing, over every domain and window; default 40,000. One window holds at most an
+	// eighth of it.
+	MaxRecordsInFlight int
+	// Lookahead is how many windows of one domain are read ahead of the one being committed;
+	// default 8.
+	Lookahead       int
 	Domains         int           // domains processed at once; default 16, at most Store.WindowSlots()
 	InitialLookback time.Duration // default 24h
 	Overlap         time.Duration // default 10m
@@ -60,14 +117,13 @@ type Config struct {
 	// OnWindow, when set, is called after each committed window (for progress bars).
 	OnWindow func(WindowEvent)
 	// OnPage, when set, is called for every page received, with its domain and records. It may
-	// be called from several goroutines at once.
+	// be called from several goroutines at once, and for pages of windows read ahead of the one
+	// being committed.
 	OnPage func(domain string, records int)
-	// Reconcile makes every window's rows equal to a complete read of it (backfill
-	// --reconcile): each window is read as one page holding fewer records than a page (split
-	// until it does; provably complete whatever the API's order), and its commit moves the
-	// rows that read does not account for to callback_records_removed (load.Prune) with
-	// ReconcileReason. A window that cannot be read so (one second holding a page or more)
-	// fails the domain and removes nothing.
+	// Reconcile makes every window's rows equal to the window's complete read (backfill
+	// --reconcile): its commit moves the rows of [S, E) that the read does not account for to
+	// callback_records_removed (load.Prune) with ReconcileReason. A window with a second that
+	// could not be read provably complete fails the domain and removes nothing.
 	Reconcile bool
 }
 
@@ -86,19 +142,32 @@ type WindowEvent struct {
 type Pipeline struct {
 	cfg Config
 	log *zap.Logger
+	mem *semaphore.Weighted // records in flight, process-wide
 }
 
 // New returns a Pipeline for cfg.
 func New(cfg Config) (*Pipeline, error) {
-	if cfg.Client == nil || cfg.Store == nil || cfg.RunID == "" {
-		return nil, errors.New("pipeline: Client, Store and RunID are required")
+	if cfg.Source == nil && cfg.Client != nil {
+		cfg.Source = cfg.Client
+	}
+	if cfg.Sink == nil && cfg.Store != nil {
+		cfg.Sink = StoreSink{cfg.Store}
+	}
+	if cfg.Source == nil || cfg.Sink == nil || cfg.RunID == "" {
+		return nil, errors.New("pipeline: a Client (or Source), a Store (or Sink) and a RunID are required")
 	}
 	cfg.PageSize = cmpOr(cfg.PageSize, 1000)
 	cfg.TargetPages = cmpOr(cfg.TargetPages, 25)
 	cfg.PageConcurrency = cmpOr(cfg.PageConcurrency, 8)
-	// Each domain's window holds a connection while it commits: no more domains at once than
-	// the store's connection budget leaves room for.
-	cfg.Domains = min(cmpOr(cfg.Domains, 16), max(cfg.Store.WindowSlots(), 1))
+	cfg.Domains = cmpOr(cfg.Domains, 16)
+	if cfg.Store != nil {
+		// Each domain's window holds a connection while it commits: no more domains at once
+		// than the store's connection budget leaves room for.
+		cfg.Domains = min(cfg.Domains, max(cfg.Store.WindowSlots(), 1))
+	}
+	cfg.RateLimit = cmpOr(cfg.RateLimit, 30)
+	cfg.MaxRecordsInFlight = cmpOr(cfg.MaxRecordsInFlight, 40000)
+	cfg.Lookahead = cmpOr(cfg.Lookahead, 8)
 	cfg.InitialLookback = cmpOr(cfg.InitialLookback, 24*time.Hour)
 	cfg.Overlap = cmpOr(cfg.Overlap, 10*time.Minute)
 	cfg.Settle = cmpOr(cfg.Settle, 2*time.Minute)
@@ -109,7 +178,21 @@ func New(cfg Config) (*Pipeline, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
-	return &Pipeline{cfg: cfg, log: cfg.Logger}, nil
+	if cfg.Learned == nil {
+		cfg.Learned = extract.NewLearned(cfg.Logger)
+	}
+	p := &Pipeline{cfg: cfg, log: cfg.Logger}
+	// A window's memory weight (extract.Reader.Weight) is at most 2 × MaxWindowRecords + 2
+	// pages: make sure the budget holds one window.
+	p.mem = semaphore.NewWeighted(int64(max(cfg.MaxRecordsInFlight, 2*p.maxWindowRecords()+2*cfg.PageSize)))
+	return p, nil
+}
+
+// maxWindowRecords is the most records a window holds: an eighth of the memory budget, and at
+// most max(1, 4 × rate) pages.
+func (p *Pipeline) maxWindowRecords() int {
+	pages := max(1, int(4*p.cfg.RateLimit))
+	return max(p.cfg.PageSize, min(p.cfg.MaxRecordsInFlight/8, pages*p.cfg.PageSize))
 }
 
 // PageConcurrencyFor returns how many page requests a window keeps in flight at a rate limit:
@@ -198,11 +281,14 @@ type domainRun struct {
 	first   time.Time
 	stats   extract.Stats
 	sizer   *extract.Sizer
+	lease   *load.Lease // checked by every window's commit
+	reader  *extract.Reader
+	query   extract.Query
+	gaps    int
 	counts  load.Counts
 	win     int
 	log     *zap.Logger
 	started time.Time
-	lease   *load.Lease // checked by every window's commit
 }
 
 func (p *Pipeline) runDomain(ctx context.Context, mode Mode, domain string, backfill *extract.Plan) (res DomainResult) {
@@ -213,10 +299,21 @@ func (p *Pipeline) runDomain(ctx context.Context, mode Mode, domain string, back
 		mode:    mode,
 		key:     load.CheckpointKey{Domain: domain, FilterKey: p.cfg.Filter.Key()},
 		filter:  filterJSON,
-		sizer:   extract.NewSizer(p.cfg.PageSize, p.cfg.TargetPages),
 		log:     p.log.With(zap.String("domain", domain)),
 		started: started,
 	}
+	var onPage func(int)
+	if p.cfg.OnPage != nil {
+		onPage = func(n int) { p.cfg.OnPage(domain, n) }
+	}
+	st.reader = extract.NewReader(extract.ReaderConfig{
+		Source: p.cfg.Source, Learned: p.cfg.Learned, PageSize: p.cfg.PageSize, TargetPages: p.cfg.TargetPages,
+		MaxWindowRecords: p.maxWindowRecords(), Concurrency: p.cfg.PageConcurrency, Now: p.cfg.Now,
+		Logger: st.log, OnPage: onPage,
+	})
+	st.sizer = extract.NewSizer(st.reader.Target, p.cfg.Learned.MaxSpan)
+	// Every status of a window is read and archived (see extract.Filter.Queried).
+	st.query = extract.Query{Domain: domain, Filter: p.cfg.Filter.Queried(), PageSize: p.cfg.PageSize}
 	if st.key.FilterKey != "" {
 		st.log = st.log.With(zap.String("filter", st.key.FilterKey))
 	}
@@ -237,14 +334,14 @@ func (p *Pipeline) runDomain(ctx context.Context, mode Mode, domain string, back
 	var err error
 	if mode == ModeSync {
 		var ok bool
-		lease, ok, err = p.cfg.Store.TryLock(ctx, st.key, "run "+p.cfg.RunID)
+		lease, ok, err = p.cfg.Sink.TryLock(ctx, st.key, "run "+p.cfg.RunID)
 		if err == nil && !ok {
 			st.log.Info("domain is locked by another run; skipping it")
 			res.Outcome = OutcomeSkipped
 			return res
 		}
 	} else {
-		lease, err = p.cfg.Store.Lock(ctx, st.key, "run "+p.cfg.RunID, p.cfg.LockTimeout)
+		lease, err = p.cfg.Sink.Lock(ctx, st.key, "run "+p.cfg.RunID, p.cfg.LockTimeout)
 	}
 	if err != nil {
 		res.Outcome, res.Err = outcomeOf(ctx, err), fmt.Errorf("lock domain %s: %w", domain, err)
@@ -271,7 +368,7 @@ func (p *Pipeline) runDomain(ctx context.Context, mode Mode, domain string, back
 			return res
 		}
 	} else {
-		cp, found, err := p.cfg.Store.Checkpoint(ctx, st.key)
+		cp, found, err := p.cfg.Sink.Checkpoint(ctx, st.key)
 		if err != nil {
 			res.Outcome, res.Err = outcomeOf(ctx, err), fmt.Errorf("read checkpoint of %s: %w", domain, err)
 			p.logDomain(st, res)
@@ -297,13 +394,13 @@ func (p *Pipeline) runDomain(ctx context.Context, mode Mode, domain string, back
 	res.Read, res.Gap = plan.Read, plan.Gap
 	ws, we := plan.Read.Start, plan.Read.End
 	run := load.Run{RunID: p.cfg.RunID, Command: string(mode), Domain: domain, FilterKey: st.key.FilterKey, WindowStart: &ws, WindowEnd: &we}
-	if err := p.cfg.Store.StartRun(ctx, run); err != nil {
+	if err := p.cfg.Sink.StartRun(ctx, run); err != nil {
 		res.Outcome, res.Err = outcomeOf(ctx, err), fmt.Errorf("record run start of %s: %w", domain, err)
 		p.logDomain(st, res)
 		return res
 	}
 	if plan.Gap != nil {
-		inserted, err := p.cfg.Store.RecordGap(ctx, st.key, plan.Gap.Start, plan.Gap.End, "older than the API's 366-day history", p.cfg.RunID)
+		inserted, err := p.cfg.Sink.RecordGap(ctx, st.key, plan.Gap.Start, plan.Gap.End, "older than the API's 366-day history", p.cfg.RunID)
 		if err != nil {
 			st.log.Error("could not record a history gap", zap.Error(err))
 		}
@@ -317,7 +414,7 @@ func (p *Pipeline) runDomain(ctx context.Context, mode Mode, domain string, back
 		res.Outcome, res.Err = outcomeOf(ctx, err), err
 	}
 	if mode == ModeSync {
-		if cp, found, cerr := p.cfg.Store.Checkpoint(context.WithoutCancel(ctx), st.key); cerr == nil && found {
+		if cp, found, cerr := p.cfg.Sink.Checkpoint(context.WithoutCancel(ctx), st.key); cerr == nil && found {
 			wm := cp.Watermark
 			res.Watermark = &wm
 		}
@@ -328,7 +425,7 @@ func (p *Pipeline) runDomain(ctx context.Context, mode Mode, domain string, back
 	}
 	finishCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	if ferr := p.cfg.Store.FinishRun(finishCtx, p.cfg.RunID, domain, st.key.FilterKey, load.RunResult{
+	if ferr := p.cfg.Sink.FinishRun(finishCtx, p.cfg.RunID, domain, st.key.FilterKey, load.RunResult{
 		Outcome: res.Outcome, Counts: st.counts, Requests: st.stats.Requests.Load(), Retries: st.stats.Retries.Load(),
 		WindowStart: &ws, WindowEnd: &we, Err: errText,
 	}); ferr != nil {
@@ -372,159 +469,166 @@ func (p *Pipeline) logDomain(st *domainRun, res DomainResult) {
 	}
 }
 
-// readRange reads r window by window, in time order.
+// future is a window being read ahead of the commits.
+type future struct {
+	w      extract.Window
+	weight int64
+	cancel context.CancelFunc
+	done   chan struct{}
+	res    *extract.WindowRead
+	err    error
+}
+
+// readRange reads r as windows [S, E) in time order. Up to Lookahead windows are read at once
+// (each holding its weight of the process-wide memory budget from before its first request
+// until it is committed); they are committed strictly in time order, each in a transaction of
+// its own opened only once its records are in memory.
 func (p *Pipeline) readRange(ctx context.Context, st *domainRun, r extract.Range) error {
 	if r.Empty() {
 		return nil
 	}
-	for cur := r.Start; ; {
-		if err := st.lease.Err(); err != nil {
-			return err // another run took the domain over: its windows are its own now
+	var queue []*future
+	drop := func(fs []*future) {
+		for _, f := range fs {
+			f.cancel()
 		}
-		end := st.sizer.Next(cur, r.End)
-		if err := p.window(ctx, st, extract.Range{Start: cur, End: end}); err != nil {
-			return err
+		for _, f := range fs {
+			<-f.done
+			p.mem.Release(f.weight)
 		}
-		if !end.Before(r.End) {
+	}
+	defer func() { drop(queue) }()
+	launch := func(w extract.Window, weight int64) *future {
+		fctx, cancel := context.WithCancel(ctx)
+		f := &future{w: w, weight: weight, cancel: cancel, done: make(chan struct{})}
+		go func() {
+			defer close(f.done)
+			f.res, f.err = st.reader.Read(fctx, st.query, w, &st.stats)
+		}()
+		return f
+	}
+	cursor := r.Start
+	for {
+		// Read ahead while the memory budget allows; the first window (the next to commit)
+		// waits for its share, the others only take what is free. Until a window has shown
+		// the density, only one is read.
+		for cursor.Before(r.End) && len(queue) < p.cfg.Lookahead && (len(queue) == 0 || st.sizer.Known()) {
+			weight := st.reader.Weight()
+			if len(queue) == 0 {
+				if err := p.mem.Acquire(ctx, weight); err != nil {
+					return err
+				}
+			} else if !p.mem.TryAcquire(weight) {
+				break
+			}
+			w := extract.Window{Start: cursor, End: st.sizer.Next(cursor, r.End)}
+			queue = append(queue, launch(w, weight))
+			cursor = w.End
+		}
+		if len(queue) == 0 {
 			return nil
 		}
-		cur = end
+		f := queue[0]
+		<-f.done
+		if f.err != nil {
+			return f.err
+		}
+		if f.res.Density > 0 {
+			st.sizer.Observe(f.res.Density)
+		}
+		err := p.commit(ctx, st, f.res)
+		queue = queue[1:]
+		f.cancel()
+		p.mem.Release(f.weight)
+		if err != nil {
+			return err
+		}
+		if end := f.res.Window.End; end.Before(f.w.End) {
+			// The window was denser than planned and only a prefix was read: the windows
+			// planned after it are planned again from the density just seen.
+			drop(queue)
+			queue = nil
+			cursor = end
+		}
 	}
 }
 
-// maxDriftRereads is how often a drifting window is re-read whole before it is split.
-const maxDriftRereads = 3
+// maxCommitAttempts is how often a window's transaction is tried when the database fails in a
+// way a retry may fix (a deadlock with a concurrent run, a lost connection).
+const maxCommitAttempts = 3
 
-// window archives one window: probes its size, splits it if it is too dense, and otherwise
-// loads all its pages in one transaction, re-reading it if its records move meanwhile.
-func (p *Pipeline) window(ctx context.Context, st *domainRun, w extract.Range) error {
-	qf := p.cfg.Filter.Queried()
-	q := extract.Query{Domain: st.key.Domain, Filter: qf, Start: w.Start, End: w.End, PageNum: 1, PageSize: p.cfg.PageSize}
-	for attempt := 1; ; attempt++ {
-		first, err := p.cfg.Client.Describe(ctx, q, &st.stats)
+// commit records a window's gaps, then writes its records and advances the checkpoint in one
+// transaction.
+func (p *Pipeline) commit(ctx context.Context, st *domainRun, wr *extract.WindowRead) error {
+	if err := st.lease.Err(); err != nil {
+		return err // another run took the domain over: its windows are its own now
+	}
+	w := wr.Window
+	for _, g := range wr.Gaps {
+		inserted, err := p.cfg.Sink.RecordGap(ctx, st.key, g.Window.Start, g.Window.End, g.Reason, p.cfg.RunID)
 		if err != nil {
-			return fmt.Errorf("window %s of %s page 1: %w", w, st.key.Domain, err)
+			return fmt.Errorf("window %s of %s: %w", w, st.key.Domain, err)
 		}
-		st.sizer.Observe(w.End.Sub(w.Start), first.TotalCount)
-		canSplit := w.End.Sub(w.Start) >= 2*time.Second
-		maxRecords, perPart := st.sizer.MaxRecords(), st.sizer.TargetPages*p.cfg.PageSize
-		if p.cfg.Reconcile {
-			maxRecords, perPart = p.cfg.PageSize-1, max(1, p.cfg.PageSize/2)
-		}
-		if first.TotalCount > maxRecords && canSplit {
-			n := (first.TotalCount + perPart - 1) / perPart
-			parts := extract.Split(w, max(n, 2))
-			st.log.Debug("window too dense, splitting", zap.Time("window_start", w.Start), zap.Time("window_end", w.End),
-				zap.Int("total_count", first.TotalCount), zap.Int("parts", len(parts)))
-			for _, part := range parts {
-				if err := p.window(ctx, st, part); err != nil {
-					return err
-				}
-			}
-			return nil
-		}
-		if first.TotalCount > maxRecords && p.cfg.Reconcile {
-			return fmt.Errorf("window %s of %s holds %d records in one second, a page or more (page size %d): a reconciling backfill cannot read it provably complete; nothing of it was removed",
-				w, st.key.Domain, first.TotalCount, p.cfg.PageSize)
-		}
-		if first.TotalCount > extract.MaxPageNum*p.cfg.PageSize {
-			return fmt.Errorf("window %s of %s holds %d records in one second: more than the API can page through (%d pages of %d)",
-				w, st.key.Domain, first.TotalCount, extract.MaxPageNum, p.cfg.PageSize)
-		}
-		err = p.load(ctx, st, q, w, first)
-		if errors.Is(err, load.ErrRetryable) && ctx.Err() == nil && attempt < maxDriftRereads {
-			// A deadlock with a concurrent run, or a lost connection: nothing was committed.
-			st.log.Warn("transient database failure; reading the window again",
-				zap.Time("window_start", w.Start), zap.Time("window_end", w.End), zap.Int("attempt", attempt), zap.Error(err))
+		st.gaps++
+		st.log.Warn("a range could not be archived: recorded in sync_gaps", zap.Time("gap_start", g.Window.Start),
+			zap.Time("gap_end", g.Window.End), zap.String("reason", g.Reason), zap.Bool("new_gap", inserted))
+	}
+	rows := make([]transform.Row, 0, len(wr.Records))
+	var rejects []transform.Reject
+	for i := range wr.Records {
+		row, err := transform.Normalize(wr.Records[i])
+		if err != nil {
+			rejects = append(rejects, reject(st.key.Domain, wr.Records[i], err))
 			continue
 		}
-		if err == nil || !errors.Is(err, extract.ErrDrift) {
-			return err
-		}
-		st.log.Info("records moved while reading the window; reading it again",
-			zap.Time("window_start", w.Start), zap.Time("window_end", w.End), zap.Int("attempt", attempt), zap.String("detail", err.Error()))
-		if attempt >= maxDriftRereads && canSplit {
-			for _, part := range extract.Split(w, 2) {
-				if err := p.window(ctx, st, part); err != nil {
-					return err
-				}
-			}
-			return nil
-		}
-		if attempt >= 4*maxDriftRereads {
-			return fmt.Errorf("window %s of %s: records kept moving after %d reads: %w", w, st.key.Domain, attempt, err)
-		}
+		rows = append(rows, row)
 	}
-}
-
-// load reads every page of the window into one transaction and commits it with the checkpoint.
-func (p *Pipeline) load(ctx context.Context, st *domainRun, q extract.Query, w extract.Range, first extract.Page) error {
+	for i := range wr.Rejects {
+		_, err := transform.Normalize(wr.Rejects[i])
+		if err == nil {
+			err = errors.New("CallbackTime does not parse")
+		}
+		rejects = append(rejects, reject(st.key.Domain, wr.Rejects[i], err))
+	}
+	for _, rj := range rejects {
+		st.log.Warn("record rejected", zap.Time("window_start", w.Start), zap.Time("window_end", w.End), zap.String("reason", rj.Reason))
+	}
 	opts := load.WindowOpts{Key: st.key, Filter: st.filter, RunID: p.cfg.RunID, Start: w.Start, End: w.End, FirstStart: st.first, Lease: st.lease}
 	if st.mode == ModeSync {
 		end := w.End
 		opts.Advance = &end
 	}
 	if p.cfg.Reconcile {
-		// The window's query covers [Start, End], both seconds included: the range ends just
-		// after End at the database's precision.
-		opts.Prune = &load.Prune{Start: w.Start, End: w.End.Add(time.Microsecond), App: p.cfg.Filter.App,
-			Stream: p.cfg.Filter.Stream, EventTypes: p.cfg.Filter.EventTypes, Reason: ReconcileReason}
+		if len(wr.Gaps) > 0 {
+			return fmt.Errorf("window %s of %s: a reconciling backfill cannot read %s provably complete (%s); nothing of the window was removed",
+				w, st.key.Domain, wr.Gaps[0].Window, wr.Gaps[0].Reason)
+		}
+		// The range read is exactly the window [S, E) (extract.Window).
+		opts.Prune = &load.Prune{Start: w.Start, End: w.End, App: st.query.Filter.App, Stream: st.query.Filter.Stream,
+			EventTypes: st.query.Filter.EventTypes, Reason: ReconcileReason}
 	}
-	tx, err := p.cfg.Store.BeginWindow(ctx, opts)
+	var counts load.Counts
+	var err error
+	for attempt := 1; ; attempt++ {
+		counts, err = p.cfg.Sink.CommitWindow(ctx, opts, rows, rejects)
+		if err == nil || !errors.Is(err, load.ErrRetryable) || ctx.Err() != nil || attempt >= maxCommitAttempts {
+			break
+		}
+		st.log.Warn("transient database failure; writing the window again",
+			zap.Time("window_start", w.Start), zap.Time("window_end", w.End), zap.Int("attempt", attempt), zap.Error(err))
+	}
 	if err != nil {
 		return fmt.Errorf("window %s of %s: %w", w, st.key.Domain, err)
 	}
-	defer tx.Rollback()
-	var records int64
-	rows := make([]transform.Row, 0, p.cfg.PageSize)
-	err = p.cfg.Client.ReadPages(ctx, q, first, p.cfg.PageConcurrency, &st.stats, func(pg extract.Page) error {
-		rows = rows[:0]
-		var rejects []transform.Reject
-		for i := range pg.Records {
-			rec := &pg.Records[i]
-			row, err := transform.Normalize(*rec)
-			if err != nil {
-				rejects = append(rejects, reject(st.key.Domain, *rec, err))
-				continue
-			}
-			rows = append(rows, row)
-		}
-		records += int64(len(pg.Records))
-		if p.cfg.OnPage != nil {
-			p.cfg.OnPage(st.key.Domain, len(pg.Records))
-		}
-		if err := tx.AddRows(ctx, rows); err != nil {
-			return err
-		}
-		if len(rejects) > 0 {
-			for _, rj := range rejects {
-				st.log.Warn("record rejected", zap.Time("window_start", w.Start), zap.Time("window_end", w.End),
-					zap.Int("page", pg.PageNum), zap.String("request_id", pg.RequestID), zap.String("reason", rj.Reason))
-			}
-			return tx.AddRejects(ctx, rejects)
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	counts, err := tx.Commit(ctx)
-	if err != nil {
-		return err
-	}
+	records := int64(len(wr.Records) + len(wr.Rejects))
 	st.win++
-	st.counts.New += counts.New
-	st.counts.Updated += counts.Updated
-	st.counts.Unchanged += counts.Unchanged
-	st.counts.Rejected += counts.Rejected
-	st.counts.Removed += counts.Removed
+	st.counts = st.counts.Add(counts)
 	st.log.Debug("window committed", zap.Time("window_start", w.Start), zap.Time("window_end", w.End),
-		zap.Int("pages", extract.Pages(first.TotalCount, p.cfg.PageSize)), zap.Int64("records", records),
-		zap.String("request_id", first.RequestID),
+		zap.Int64("records", records),
 		zap.Int64("records_new", counts.New), zap.Int64("records_updated", counts.Updated),
 		zap.Int64("records_unchanged", counts.Unchanged), zap.Int64("records_rejected", counts.Rejected))
 	if p.cfg.OnWindow != nil {
-		p.cfg.OnWindow(WindowEvent{Domain: st.key.Domain, Window: w, Records: records, Counts: counts})
+		p.cfg.OnWindow(WindowEvent{Domain: st.key.Domain, Window: w.Range(), Records: records, Counts: counts})
 	}
 	return nil
 }

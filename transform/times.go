@@ -50,3 +50,8 @@ func latencyMS(from, to time.Time) int64 {
 	}
 	return sec*1000 + nsec/1e6
 }
+
+// CallbackTime parses a record's CallbackTime as the archive does (see parseTime); extract
+// uses it to keep the records of a window, so that the reader and the loader agree on every
+// record's second.
+func CallbackTime(s string) (time.Time, bool) { return parseTime(s) }

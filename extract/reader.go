@@ -1,0 +1,949 @@
+package extract
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/cbarchive/cbarchive/callback"
+	"github.com/cbarchive/cbarchive/transform"
+)
+
+// Window is the unit the archive reads: the half-open range [Start, End) of whole seconds.
+//
+// It is read with the query StartTime = Start − 1s, EndTime = End, and only the records whose
+// CallbackTime falls in [Start, End) are kept. Every second of the window lies strictly inside
+// the query, so it is served whole whether or not the API includes StartTime and EndTime.
+// Consecutive windows share no second, and a watermark at End means "every second before End
+// is archived". This is the only place the rule is written down: sync, backfill, verify and
+// re-reads all go through Query and Keeps.
+type Window struct {
+	Start, End time.Time
+}
+
+// NewWindow returns the window [start, end) at second precision (start rounded down, end up).
+func NewWindow(start, end time.Time) Window {
+	return Window{Start: start.Truncate(time.Second), End: ceilSecond(end)}
+}
+
+func (w Window) String() string {
+	return "[" + w.Start.UTC().Format(TimeFormat) + ", " + w.End.UTC().Format(TimeFormat) + ")"
+}
+
+// Empty reports whether the window holds no second.
+func (w Window) Empty() bool { return !w.End.After(w.Start) }
+
+// Query returns the StartTime and EndTime of the query that reads the window.
+func (w Window) Query() (start, end time.Time) { return w.Start.Add(-time.Second), w.End }
+
+// QuerySpan is how long the window's query is (End − Start + 1s): what the API's span limit
+// applies to.
+func (w Window) QuerySpan() time.Duration { return w.End.Sub(w.Start) + time.Second }
+
+// Keeps reports whether a record at t belongs to the window.
+func (w Window) Keeps(t time.Time) bool { return !t.Before(w.Start) && t.Before(w.End) }
+
+// Range returns the window as a Range (for logs and gaps).
+func (w Window) Range() Range { return Range(w) }
+
+// Source is what the reader needs of the API: one page of a query. *Client is a Source.
+type Source interface {
+	Describe(ctx context.Context, q Query, stats *Stats) (Page, error)
+}
+
+// Order is the order the API's answers were seen to come in.
+type Order int
+
+// The orders.
+const (
+	// OrderUnknown: no answer has shown an order yet.
+	OrderUnknown Order = iota
+	// OrderAsc: every page sorted by CallbackTime, oldest first (ties in any order).
+	OrderAsc
+	// OrderDesc: every page sorted by CallbackTime, newest first (ties in any order).
+	OrderDesc
+	// OrderUnsorted: a page was not sorted by time; from then on every window is read as
+	// one page.
+	OrderUnsorted
+)
+
+func (o Order) String() string {
+	switch o {
+	case OrderAsc:
+		return "oldest_first"
+	case OrderDesc:
+		return "newest_first"
+	case OrderUnsorted:
+		return "not_sorted"
+	default:
+		return "unknown"
+	}
+}
+
+// capHits is how often windows must answer the same largest TotalCount before it is taken
+// for the API's result cap.
+const capHits = 3
+
+// Learned is what one run has learned of the API, shared by all its domains: the order of
+// answers, the largest TotalCount seen (a count below it cannot be a capped one), a suspected
+// result cap, the longest query span and the oldest start the API accepts. Safe for
+// concurrent use.
+type Learned struct {
+	mu         sync.Mutex
+	order      Order
+	maxTotal   int
+	hits       int
+	cap        int
+	maxSpan    time.Duration
+	historyAge time.Duration // 0: the documented History
+	historyMsg string
+	// startIncl: an answer served a record at exactly its StartTime.
+	startIncl, boundsProbed bool
+	log                     *zap.Logger
+}
+
+// observeBounds learns from an answer to the query [qs, qe] whether the API serves records at
+// exactly its StartTime.
+func (l *Learned) observeBounds(qs time.Time, recs []callback.Record) {
+	start := false
+	for i := range recs {
+		if t, ok := transform.CallbackTime(recs[i].CallbackTime); ok && t.Equal(qs) {
+			start = true
+			break
+		}
+	}
+	if !start {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.startIncl {
+		l.startIncl = true
+		l.log.Info("the API serves records at exactly StartTime: a one-second window [s, s+1) is read with StartTime = s, EndTime = s+1")
+	}
+}
+
+// startInclusive reports whether an answer proved that the API serves records at exactly
+// StartTime.
+func (l *Learned) startInclusive() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.startIncl
+}
+
+// NewLearned returns the state of a run that has learned nothing yet.
+func NewLearned(log *zap.Logger) *Learned {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	return &Learned{maxSpan: MaxSpan, log: log}
+}
+
+// Order returns the order seen so far.
+func (l *Learned) Order() Order {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.order
+}
+
+// observeOrder merges what one read showed: a contradiction or an unsorted page switches the
+// run to OrderUnsorted for good.
+func (l *Learned) observeOrder(o Order) {
+	if o == OrderUnknown {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case l.order == o || l.order == OrderUnsorted:
+		return
+	case l.order == OrderUnknown && o != OrderUnsorted:
+		l.order = o
+		l.log.Info("the API's answers are sorted by time; windows are read several pages at a time", zap.String("order", o.String()))
+	default:
+		was := l.order
+		l.order = OrderUnsorted
+		l.log.Warn("the API's answers are not sorted by time: from now on every window is read as one page",
+			zap.String("order_before", was.String()))
+	}
+}
+
+// trust reports whether a TotalCount can be taken as the true count: below the page size, or
+// below a count already seen (a cap would have capped that one too), and below any suspected
+// cap. A count that equals the largest seen may be the cap: not trusted.
+func (l *Learned) trust(total, pageSize int) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.cap > 0 && total > l.cap {
+		l.log.Info("a TotalCount above the suspected result cap: it was not a cap", zap.Int("cap", l.cap), zap.Int("total_count", total))
+		l.cap = 0
+	}
+	switch {
+	case total > l.maxTotal:
+		l.maxTotal, l.hits = total, 1
+		return total < pageSize
+	case total == l.maxTotal:
+		l.hits++
+		if l.hits >= capHits && total >= pageSize && l.cap != total {
+			l.cap = total
+			l.log.Warn("windows keep answering the same TotalCount: taking it for the API's result cap and sizing windows below it",
+				zap.Int("cap", total))
+		}
+		return total < pageSize
+	}
+	return total < pageSize || l.cap == 0 || total < l.cap
+}
+
+// servedShort records that a page came back short while the count stayed: the API serves at
+// most served records of a query.
+func (l *Learned) servedShort(served int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.cap == 0 || served < l.cap {
+		l.cap = served
+		l.log.Warn("the API stopped serving records before TotalCount: taking it for a result cap and sizing windows below it",
+			zap.Int("cap", served))
+	}
+}
+
+// Cap returns the suspected result cap, 0 when none.
+func (l *Learned) Cap() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.cap
+}
+
+// MaxSpan returns the longest query span the API accepts, as far as the run knows.
+func (l *Learned) MaxSpan() time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.maxSpan
+}
+
+func (l *Learned) shrinkSpan(span time.Duration, apiErr error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	span = max(span, 24*time.Hour)
+	if span < l.maxSpan {
+		l.maxSpan = span
+		l.log.Warn("the API refused a query as too long: shorter queries for the rest of the run",
+			zap.Duration("max_span", span), zap.String("api_error", apiErr.Error()))
+	}
+}
+
+// Horizon returns the oldest query start the API accepts at now, as far as the run knows.
+func (l *Learned) Horizon(now time.Time) time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.historyAge == 0 {
+		return now.Add(-History)
+	}
+	return now.Add(-l.historyAge + historyMargin)
+}
+
+func (l *Learned) historyReason() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return "refused by the API as older than its history (" + l.historyMsg + ")"
+}
+
+// historyMargin keeps query starts this far inside a history limit learned from refusals.
+const historyMargin = 5 * time.Second
+
+func (l *Learned) setHistory(age time.Duration, msg string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.historyAge == 0 || age < l.historyAge {
+		l.historyAge, l.historyMsg = age, msg
+		l.log.Warn("the API refused a query as too old: its history is shorter than documented; older ranges go to sync_gaps",
+			zap.Duration("history", age), zap.String("api_error", msg))
+	}
+}
+
+// ReaderConfig configures a Reader.
+type ReaderConfig struct {
+	Source   Source   // required
+	Learned  *Learned // required: shared by every reader of the run
+	PageSize int      // required
+	// TargetPages is how many pages a window aims at when answers are sorted by time.
+	TargetPages int
+	// MaxWindowRecords bounds the records one window read holds in memory (and so one
+	// transaction); windows aim at half of it. Default 8 pages.
+	MaxWindowRecords int
+	// Concurrency is how many page requests of one window are in flight at once; default 4.
+	Concurrency int
+	Now         func() time.Time // default time.Now
+	Logger      *zap.Logger
+	// OnPage, when set, is called for every page received, with its number of records.
+	OnPage func(records int)
+}
+
+// Reader reads windows and proves each answer complete (see Read).
+type Reader struct {
+	cfg ReaderConfig
+	log *zap.Logger
+}
+
+// NewReader returns a Reader for cfg.
+func NewReader(cfg ReaderConfig) *Reader {
+	if cfg.TargetPages <= 0 {
+		cfg.TargetPages = 25
+	}
+	if cfg.MaxWindowRecords <= 0 {
+		cfg.MaxWindowRecords = 8 * cfg.PageSize
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 4
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	return &Reader{cfg: cfg, log: cfg.Logger}
+}
+
+// Target returns how many records a window should aim at now.
+func (r *Reader) Target() int {
+	p := r.cfg.PageSize
+	t := min(r.cfg.TargetPages*p, max(r.cfg.MaxWindowRecords/2, p))
+	if r.cfg.Learned.Order() == OrderUnsorted {
+		t = max(1, p*3/4)
+	}
+	if c := r.cfg.Learned.Cap(); c > 0 {
+		t = min(t, max(1, c*8/10))
+	}
+	return max(t, 1)
+}
+
+// limit is the most records a window read gathers before it stops at a prefix.
+func (r *Reader) limit() int {
+	return max(2*r.Target(), r.cfg.PageSize)
+}
+
+// Weight is the most records one Read holds in memory: half its limit gathered before the last
+// part, that part (at most the limit, or a page) and one straddling second's re-read (a page).
+// Callers reserve it from their memory budget before a Read.
+func (r *Reader) Weight() int64 {
+	return int64(r.limit()*3/2 + 2*r.cfg.PageSize)
+}
+
+// Gap is a part of a window that could not be archived, and why.
+type Gap struct {
+	Window Window
+	Reason string
+}
+
+// WindowRead is what Read archived of a window.
+type WindowRead struct {
+	// Window is the part of the requested window the read covers, a prefix [Start, End′):
+	// every second of it is either in Records or in Gaps.
+	Window Window
+	// Records are the records whose CallbackTime falls in Window, each exactly once.
+	Records []callback.Record
+	// Rejects are records whose CallbackTime does not parse (they belong to no second).
+	Rejects []callback.Record
+	// Gaps are the seconds of Window not archived; none of their records is in Records.
+	Gaps []Gap
+	// Density is the records per second the first query saw (0 when unknown).
+	Density float64
+}
+
+// DenseReason is the sync_gaps reason of a second that holds more records than one page and
+// could not be read in a way that proves it complete.
+const DenseReason = "more records in one second than one page holds, and the API's answers for it could not be proven complete (not sorted by time, or the count may be capped); none of that second's records were archived by this read"
+
+// Read reads the window w (or a prefix of it, see WindowRead.Window) for the domain and
+// filter of q, so that the result is provably the multiset of the API's records of each second
+// it covers. An answer is taken as complete only when:
+//
+//   - it is one page whose TotalCount is below the page size (or below a count seen earlier,
+//     so not capped) and whose length equals TotalCount; or
+//   - every page is sorted by CallbackTime in one direction, consecutive pages follow each
+//     other, and every page has the first page's TotalCount and the expected length: then
+//     every second on one page is whole, and a second that straddles pages is accepted only
+//     when its records' identities are pairwise distinct, else re-read as a one-second window
+//     that must yield the same number of records.
+//
+// Otherwise the window is split by time. A one-second window that still cannot be proven is a
+// dense second: it is returned as a Gap and none of its records are kept. A query the API
+// refuses as too long or too old is narrowed (see Learned).
+func (r *Reader) Read(ctx context.Context, q Query, w Window, stats *Stats) (*WindowRead, error) {
+	out := &WindowRead{Window: Window{Start: w.Start, End: w.Start}}
+	end, err := r.read(ctx, q, w, out, stats, true)
+	out.Window.End = end
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// maxDriftRereads is how often a drifting window is read again before it is split.
+const maxDriftRereads = 3
+
+// read reads a prefix of w into out and returns where the prefix ends.
+func (r *Reader) read(ctx context.Context, q Query, w Window, out *WindowRead, stats *Stats, top bool) (time.Time, error) {
+	if w.Empty() {
+		return w.End, nil
+	}
+	// The history limit learned so far.
+	if qs, _ := w.Query(); qs.Before(r.cfg.Learned.Horizon(r.cfg.Now())) {
+		cut := ceilSecond(r.cfg.Learned.Horizon(r.cfg.Now())).Add(time.Second)
+		if !cut.Before(w.End) {
+			cut = w.End
+		}
+		out.Gaps = append(out.Gaps, Gap{Window: Window{w.Start, cut}, Reason: r.cfg.Learned.historyReason()})
+		r.log.Warn("range older than the API's history: recorded as a gap", zap.String("domain", q.Domain),
+			zap.Time("gap_start", w.Start), zap.Time("gap_end", cut))
+		return cut, nil
+	}
+	// The span limit learned so far.
+	if w.QuerySpan() > r.cfg.Learned.MaxSpan() {
+		w.End = w.Start.Add(r.cfg.Learned.MaxSpan() - time.Second)
+	}
+	p := r.cfg.PageSize
+	oneSecond := w.End.Sub(w.Start) <= time.Second
+	for attempt := 1; ; attempt++ {
+		first, err := r.describe(ctx, q, w, 1, p, stats)
+		if err != nil {
+			if isRefused(err) {
+				return r.refused(ctx, q, w, out, stats, err, top)
+			}
+			return w.Start, fmt.Errorf("window %s of %s: %w", w, q.Domain, err)
+		}
+		total := first.TotalCount
+		if top && out.Density == 0 {
+			out.Density = float64(total) / w.QuerySpan().Seconds()
+		}
+		trusted := r.cfg.Learned.trust(total, p)
+		if trusted && total <= p {
+			if len(first.Records) != total {
+				// The count moved between counting and serving: read again.
+				if attempt < maxDriftRereads {
+					continue
+				}
+				if !oneSecond {
+					return r.split(ctx, q, w, total, out, stats)
+				}
+				return w.Start, fmt.Errorf("window %s of %s: %d records served for a TotalCount of %d after %d reads: %w",
+					w, q.Domain, len(first.Records), total, attempt, ErrDrift)
+			}
+			r.cfg.Learned.observeOrder(pagesOrder([]Page{first}))
+			r.keep(w, out, first.Records)
+			return w.End, nil
+		}
+		order := r.cfg.Learned.Order()
+		if !oneSecond && (!trusted || total > r.limit() || order == OrderUnsorted) {
+			return r.split(ctx, q, w, total, out, stats)
+		}
+		if !trusted || order == OrderUnsorted {
+			if ok, err := r.proveBounds(ctx, q, first.Records, stats); err != nil {
+				return w.Start, fmt.Errorf("window %s of %s: %w", w, q.Domain, err)
+			} else if ok {
+				continue // read the second alone
+			}
+			r.dense(q, w, total, out)
+			return w.End, nil
+		}
+		if Pages(total, p) > MaxPageNum {
+			r.dense(q, w, total, out)
+			return w.End, nil
+		}
+		pages, err := r.fetch(ctx, q, w, first, stats)
+		var drift *DriftError
+		if errors.As(err, &drift) {
+			if drift.SeenTotal == drift.FirstTotal && drift.PageRecords < drift.ExpectedOnPage && drift.PageNum < Pages(total, p) {
+				// Same count, a short page before the last: the API serves fewer than it counts.
+				r.cfg.Learned.servedShort((drift.PageNum-1)*p + drift.PageRecords)
+				if !oneSecond {
+					return r.split(ctx, q, w, total, out, stats)
+				}
+				r.dense(q, w, total, out)
+				return w.End, nil
+			}
+			r.log.Info("records moved while reading a window; reading it again", zap.String("domain", q.Domain),
+				zap.Stringer("window", w), zap.Int("attempt", attempt), zap.String("detail", err.Error()))
+			if attempt < maxDriftRereads {
+				continue
+			}
+			if !oneSecond {
+				return r.split(ctx, q, w, total, out, stats)
+			}
+			if attempt < 4*maxDriftRereads {
+				continue
+			}
+			return w.Start, fmt.Errorf("window %s of %s: records kept moving after %d reads: %w", w, q.Domain, attempt, err)
+		}
+		if err != nil {
+			return w.Start, err
+		}
+		ok, err := r.sorted(ctx, q, w, pages, out, stats)
+		if errors.Is(err, ErrDrift) && attempt < 4*maxDriftRereads {
+			continue
+		}
+		if err != nil {
+			return w.Start, err
+		}
+		if ok {
+			return w.End, nil
+		}
+		if oneSecond {
+			if ok, err := r.proveBounds(ctx, q, first.Records, stats); err != nil {
+				return w.Start, fmt.Errorf("window %s of %s: %w", w, q.Domain, err)
+			} else if ok {
+				continue // read the second alone
+			}
+			r.dense(q, w, total, out)
+			return w.End, nil
+		}
+		// Not sorted: the run now reads one page per window; split this one.
+		return r.split(ctx, q, w, total, out, stats)
+	}
+}
+
+// split cuts w by time into parts of about Target records each (at least two) and reads them
+// in order; once the read holds half its limit it stops after the current part (a prefix).
+func (r *Reader) split(ctx context.Context, q Query, w Window, total int, out *WindowRead, stats *Stats) (time.Time, error) {
+	n := max(2, (total+r.Target()-1)/r.Target())
+	parts := SplitWindow(w, n)
+	r.log.Debug("splitting a window", zap.String("domain", q.Domain), zap.Stringer("window", w),
+		zap.Int("total_count", total), zap.Int("parts", len(parts)))
+	for i, part := range parts {
+		end, err := r.read(ctx, q, part, out, stats, false)
+		if err != nil || end.Before(part.End) {
+			return end, err
+		}
+		if i+1 < len(parts) && len(out.Records) >= r.limit()/2 {
+			return end, nil
+		}
+	}
+	return w.End, nil
+}
+
+// SplitWindow cuts w into n parts of whole seconds (fewer when w is shorter than n seconds).
+func SplitWindow(w Window, n int) []Window {
+	secs := int64(w.End.Sub(w.Start) / time.Second)
+	if n < 2 || secs < 2 {
+		return []Window{w}
+	}
+	n = int(min(int64(n), secs))
+	out := make([]Window, 0, n)
+	start := w.Start
+	for i := 1; i <= n; i++ {
+		end := w.Start.Add(time.Duration(secs*int64(i)/int64(n)) * time.Second)
+		if i == n {
+			end = w.End
+		}
+		out = append(out, Window{start, end})
+		start = end
+	}
+	return out
+}
+
+// dense records w (one second) as a gap.
+func (r *Reader) dense(q Query, w Window, total int, out *WindowRead) {
+	r.log.Warn("a second holds more records than one page and cannot be read provably complete: recorded in sync_gaps, none of its records archived by this read",
+		zap.String("domain", q.Domain), zap.Time("second", w.Start), zap.Int("total_count", total),
+		zap.Int("page_size", r.cfg.PageSize), zap.String("order", r.cfg.Learned.Order().String()), zap.Int("suspected_cap", r.cfg.Learned.Cap()))
+	out.Gaps = append(out.Gaps, Gap{Window: w, Reason: DenseReason})
+}
+
+// keep adds the records of w (and the rejects) to out.
+func (r *Reader) keep(w Window, out *WindowRead, recs []callback.Record) {
+	for i := range recs {
+		t, ok := transform.CallbackTime(recs[i].CallbackTime)
+		switch {
+		case !ok:
+			out.Rejects = append(out.Rejects, recs[i])
+		case w.Keeps(t):
+			out.Records = append(out.Records, recs[i])
+		}
+	}
+}
+
+// describe fetches one page of w's query (Window.Query). A one-second window [s, s+1) is read
+// with StartTime = s instead once an answer has proven that the API serves records at exactly
+// StartTime: every record of second s is then in [s, s+1], and the second before, which may be
+// dense, does not count in the answer.
+func (r *Reader) describe(ctx context.Context, q Query, w Window, page, size int, stats *Stats) (Page, error) {
+	q.Start, q.End = w.Query()
+	if w.End.Sub(w.Start) == time.Second && r.cfg.Learned.startInclusive() {
+		q.Start = w.Start
+	}
+	q.PageNum, q.PageSize = page, size
+	return r.send(ctx, q, stats)
+}
+
+func (r *Reader) send(ctx context.Context, q Query, stats *Stats) (Page, error) {
+	pg, err := r.cfg.Source.Describe(ctx, q, stats)
+	if err != nil {
+		return pg, err
+	}
+	r.cfg.Learned.observeBounds(q.Start, pg.Records)
+	if r.cfg.OnPage != nil && q.PageSize == r.cfg.PageSize {
+		r.cfg.OnPage(len(pg.Records))
+	}
+	return pg, nil
+}
+
+// proveBounds asks, once per run, whether the API serves records at exactly StartTime: the
+// query [t, t+1] for the whole second t of a record just served. It reports whether one-second
+// windows can now be read without the second before them.
+func (r *Reader) proveBounds(ctx context.Context, q Query, served []callback.Record, stats *Stats) (bool, error) {
+	if r.cfg.Learned.startInclusive() {
+		return false, nil
+	}
+	r.cfg.Learned.mu.Lock()
+	tried := r.cfg.Learned.boundsProbed
+	r.cfg.Learned.boundsProbed = true
+	r.cfg.Learned.mu.Unlock()
+	if tried {
+		return false, nil
+	}
+	for i := range served {
+		t, ok := transform.CallbackTime(served[i].CallbackTime)
+		if !ok || t.Nanosecond() != 0 {
+			continue
+		}
+		q.Start, q.End, q.PageNum, q.PageSize = t, t.Add(time.Second), 1, 1
+		if _, err := r.send(ctx, q, stats); err != nil && !isRefused(err) {
+			return false, err
+		}
+		return r.cfg.Learned.startInclusive(), nil
+	}
+	return false, nil
+}
+
+// fetch reads pages 2.. of w concurrently and checks each against first (the drift check).
+func (r *Reader) fetch(ctx context.Context, q Query, w Window, first Page, stats *Stats) ([]Page, error) {
+	p := r.cfg.PageSize
+	total := first.TotalCount
+	n := Pages(total, p)
+	pages := make([]Page, n)
+	pages[0] = first
+	check := func(pg Page, num int) error {
+		want := p
+		if num == n {
+			want = total - (n-1)*p
+		}
+		if pg.TotalCount != total || len(pg.Records) != want {
+			return &DriftError{Window: w.Range(), FirstTotal: total, SeenTotal: pg.TotalCount,
+				PageNum: num, PageRecords: len(pg.Records), ExpectedOnPage: want}
+		}
+		return nil
+	}
+	if err := check(first, 1); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var mu sync.Mutex
+	var firstErr error
+	next := 2
+	var wg sync.WaitGroup
+	for range max(1, min(r.cfg.Concurrency, n-1)) {
+		wg.Go(func() {
+			for {
+				mu.Lock()
+				if firstErr != nil || next > n {
+					mu.Unlock()
+					return
+				}
+				num := next
+				next++
+				mu.Unlock()
+				pg, err := r.describe(ctx, q, w, num, p, stats)
+				if err == nil {
+					err = check(pg, num)
+				} else {
+					err = fmt.Errorf("window %s of %s page %d: %w", w, q.Domain, num, err)
+				}
+				mu.Lock()
+				if err != nil && firstErr == nil {
+					firstErr = err
+					cancel()
+				}
+				pages[num-1] = pg
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	return pages, ctx.Err()
+}
+
+// pageTimes returns the parsed CallbackTime of each record (ok false when it does not parse).
+type stamped struct {
+	t  time.Time
+	ok bool
+}
+
+func stamps(recs []callback.Record) []stamped {
+	out := make([]stamped, len(recs))
+	for i := range recs {
+		out[i].t, out[i].ok = transform.CallbackTime(recs[i].CallbackTime)
+		out[i].t = out[i].t.Truncate(time.Second)
+	}
+	return out
+}
+
+// pagesOrder returns the order pages show: OrderAsc or OrderDesc when every page is sorted
+// that way and each page follows the one before, OrderUnknown when both fit (one second, or
+// at most one record), OrderUnsorted when neither does. Records whose time does not parse are
+// left out.
+func pagesOrder(pages []Page) Order {
+	asc, desc := true, true
+	var prevMin, prevMax time.Time
+	havePrev := false
+	for _, pg := range pages {
+		var lo, hi, last time.Time
+		have := false
+		for _, s := range stamps(pg.Records) {
+			if !s.ok {
+				continue
+			}
+			if have {
+				if s.t.Before(last) {
+					asc = false
+				}
+				if s.t.After(last) {
+					desc = false
+				}
+				lo, hi = minTime(lo, s.t), maxTime(hi, s.t)
+			} else {
+				lo, hi, have = s.t, s.t, true
+			}
+			last = s.t
+		}
+		if !have {
+			continue
+		}
+		if havePrev {
+			if lo.Before(prevMax) {
+				asc = false
+			}
+			if hi.After(prevMin) {
+				desc = false
+			}
+		}
+		prevMin, prevMax, havePrev = lo, hi, true
+	}
+	switch {
+	case asc && desc:
+		return OrderUnknown
+	case asc:
+		return OrderAsc
+	case desc:
+		return OrderDesc
+	}
+	return OrderUnsorted
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// sorted keeps the records of time-sorted pages (see Read). It reports false when the pages
+// are not sorted by time, and an ErrDrift when a straddling second re-read does not match.
+func (r *Reader) sorted(ctx context.Context, q Query, w Window, pages []Page, out *WindowRead, stats *Stats) (bool, error) {
+	o := pagesOrder(pages)
+	learned := r.cfg.Learned.Order()
+	if o == OrderUnsorted || (o != OrderUnknown && learned != OrderUnknown && o != learned) {
+		r.cfg.Learned.observeOrder(OrderUnsorted)
+		return false, nil
+	}
+	r.cfg.Learned.observeOrder(o)
+	// Which pages each kept second is on.
+	type loc struct{ page, idx int }
+	bySecond := map[int64][]loc{}
+	onPages := map[int64]map[int]bool{}
+	var rejects []callback.Record
+	for pi, pg := range pages {
+		for i, s := range stamps(pg.Records) {
+			if !s.ok {
+				rejects = append(rejects, pg.Records[i])
+				continue
+			}
+			if !w.Keeps(s.t) {
+				continue
+			}
+			k := s.t.Unix()
+			bySecond[k] = append(bySecond[k], loc{pi, i})
+			if onPages[k] == nil {
+				onPages[k] = map[int]bool{}
+			}
+			onPages[k][pi] = true
+		}
+	}
+	secs := make([]int64, 0, len(bySecond))
+	for k := range bySecond {
+		secs = append(secs, k)
+	}
+	slices.Sort(secs)
+	var recs []callback.Record
+	for _, k := range secs {
+		locs := bySecond[k]
+		if len(onPages[k]) < 2 || disjointAcrossPages(pages, locs, func(l loc) (int, int) { return l.page, l.idx }) {
+			for _, l := range locs {
+				recs = append(recs, pages[l.page].Records[l.idx])
+			}
+			continue
+		}
+		// A straddling second with repeated identities: re-read it alone.
+		sec := Window{Start: time.Unix(k, 0).UTC(), End: time.Unix(k+1, 0).UTC()}
+		if w.End.Sub(w.Start) <= time.Second {
+			r.dense(q, sec, len(locs), out)
+			continue
+		}
+		sub := &WindowRead{}
+		if _, err := r.read(ctx, q, sec, sub, stats, false); err != nil {
+			return false, err
+		}
+		out.Rejects = append(out.Rejects, sub.Rejects...)
+		if len(sub.Gaps) > 0 {
+			out.Gaps = append(out.Gaps, sub.Gaps...)
+			continue
+		}
+		if len(sub.Records) != len(locs) {
+			return false, &DriftError{Window: w.Range(), FirstTotal: len(locs), SeenTotal: len(sub.Records), Collected: len(sub.Records)}
+		}
+		recs = append(recs, sub.Records...)
+	}
+	out.Records = append(out.Records, recs...)
+	out.Rejects = append(out.Rejects, rejects...)
+	return true, nil
+}
+
+// disjointAcrossPages reports whether no identity among the records at locs is on two pages.
+// Records of one page are distinct records (one answer); a record served again on another page
+// would have an identity that page already shows. So when no identity is on two pages, the
+// records are all distinct.
+func disjointAcrossPages[L any](pages []Page, locs []L, at func(L) (int, int)) bool {
+	pageOf := make(map[string]int, len(locs))
+	for _, l := range locs {
+		p, i := at(l)
+		k := string(transform.IdentityHash(&pages[p].Records[i]))
+		if q, ok := pageOf[k]; ok && q != p {
+			return false
+		}
+		pageOf[k] = p
+	}
+	return true
+}
+
+// isRefused reports whether the API refused a query's parameters.
+func isRefused(err error) bool {
+	var e *APIError
+	return errors.As(err, &e) && strings.HasPrefix(e.Code, "InvalidParam")
+}
+
+func apiMessage(err error) string {
+	var e *APIError
+	if errors.As(err, &e) {
+		s := e.Code
+		if e.Message != "" {
+			s += ": " + e.Message
+		}
+		return s
+	}
+	return err.Error()
+}
+
+// probe asks whether the API accepts the query of w (one record, page 1).
+func (r *Reader) probe(ctx context.Context, q Query, w Window, stats *Stats) (bool, error) {
+	_, err := r.describe(ctx, q, w, 1, 1, stats)
+	if err == nil {
+		return true, nil
+	}
+	if isRefused(err) {
+		return false, nil
+	}
+	return false, err
+}
+
+// refused narrows a query the API refused: a span over a day is tried as one day at its start
+// (accepted: the span was too long; learn it); a refused day near the history horizon is too
+// old (find the oldest start accepted, learn it, record the rest as a gap); anything else is an
+// error.
+func (r *Reader) refused(ctx context.Context, q Query, w Window, out *WindowRead, stats *Stats, apiErr error, top bool) (time.Time, error) {
+	const day = 24 * time.Hour
+	if span := w.QuerySpan(); span > day {
+		day1 := Window{Start: w.Start, End: w.Start.Add(day - time.Second)}
+		ok, err := r.probe(ctx, q, day1, stats)
+		if err != nil {
+			return w.Start, fmt.Errorf("window %s of %s: %w", day1, q.Domain, err)
+		}
+		if ok {
+			r.cfg.Learned.shrinkSpan(span-day, apiErr)
+			if r.cfg.Learned.MaxSpan() >= span {
+				return w.Start, fmt.Errorf("window %s of %s: a %s query was refused but a shorter one was not, and the span limit cannot shrink further: %w", w, q.Domain, span, apiErr)
+			}
+			return r.read(ctx, q, w, out, stats, top)
+		}
+	}
+	now := r.cfg.Now()
+	qs, _ := w.Query()
+	if now.Sub(qs) < History-MaxSpan-day {
+		return w.Start, fmt.Errorf("window %s of %s: the API refused the query far from its history limit: %w", w, q.Domain, apiErr)
+	}
+	// Too old: step forward a day at a time to an accepted start, then bisect to a minute.
+	lo, hi := w.Start, time.Time{}
+	for s := w.Start.Add(day); ; s = s.Add(day) {
+		if !s.Before(w.End) {
+			s = w.End.Add(-time.Second)
+		}
+		ok, err := r.probe(ctx, q, Window{Start: s, End: s.Add(time.Second)}, stats)
+		if err != nil {
+			return w.Start, fmt.Errorf("window %s of %s: %w", w, q.Domain, err)
+		}
+		if ok {
+			hi = s
+			break
+		}
+		lo = s
+		if !s.Before(w.End.Add(-time.Second)) {
+			break
+		}
+	}
+	if hi.IsZero() {
+		// Nothing of the window is accepted: it is all older than the history.
+		r.cfg.Learned.setHistory(now.Sub(w.End.Add(-time.Second)), apiMessage(apiErr))
+		out.Gaps = append(out.Gaps, Gap{Window: w, Reason: r.cfg.Learned.historyReason()})
+		return w.End, nil
+	}
+	for hi.Sub(lo) > time.Minute {
+		mid := lo.Add(hi.Sub(lo) / 2).Truncate(time.Second)
+		ok, err := r.probe(ctx, q, Window{Start: mid, End: mid.Add(time.Second)}, stats)
+		if err != nil {
+			return w.Start, fmt.Errorf("window %s of %s: %w", w, q.Domain, err)
+		}
+		if ok {
+			hi = mid
+		} else {
+			lo = mid
+		}
+	}
+	// hi's query (hi − 1s) was accepted.
+	r.cfg.Learned.setHistory(r.cfg.Now().Sub(hi.Add(-time.Second)), apiMessage(apiErr))
+	return r.read(ctx, q, w, out, stats, top)
+}

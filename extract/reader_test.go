@@ -1,0 +1,475 @@
+package extract
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cbarchive/cbarchive/callback"
+)
+
+// fakeAPI is a DescribeLiveCallbackData stand-in with the behaviours the documentation allows.
+type fakeAPI struct {
+	mu   sync.Mutex
+	recs []callback.Record // in insertion order
+	ats  []time.Time
+	// order: "stable" (oldest first, ties in insertion order), "ties" (oldest first, ties
+	// shuffled per request), "desc" (newest first), "shuffle" (shuffled per request).
+	order              string
+	cap                int           // TotalCount and served records capped; 0 = none
+	maxSpan            time.Duration // longest EndTime − StartTime accepted; 0 = none
+	oldest             time.Time     // StartTime before it is refused; zero = none
+	exclStart, exclEnd bool
+	rng                *rand.Rand
+	onPage             func(f *fakeAPI, q Query) // called before answering, with f.mu held
+
+	requests, refused int
+}
+
+func newFake(order string) *fakeAPI {
+	return &fakeAPI{order: order, rng: rand.New(rand.NewPCG(1, 2))}
+}
+
+func (f *fakeAPI) add(t time.Time, stream, body string) {
+	f.recs = append(f.recs, callback.Record{
+		Domain: "d.example.com", App: "live", Stream: stream, CallbackTime: t.UTC().Format(time.RFC3339),
+		CallbackEventType: "push_start", CallbackMethod: "post", CallbackAddress: "http://h/cb",
+		CallbackStatus: "success", CallbackBody: body, CallbackResponseCode: "200",
+	})
+	f.ats = append(f.ats, t)
+}
+
+func refusal(msg string) error {
+	return &APIError{Action: ActionDescribe, HTTPStatus: 400, Code: "InvalidParam", Message: msg, Class: ClassFatal}
+}
+
+func (f *fakeAPI) Describe(_ context.Context, q Query, _ *Stats) (Page, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.requests++
+	if f.maxSpan > 0 && q.End.Sub(q.Start) > f.maxSpan {
+		f.refused++
+		return Page{}, refusal("the time range exceeds the maximum span")
+	}
+	if !f.oldest.IsZero() && q.Start.Before(f.oldest) {
+		f.refused++
+		return Page{}, refusal("StartTime is older than the history kept")
+	}
+	if f.onPage != nil {
+		f.onPage(f, q)
+	}
+	var idx []int
+	for i, t := range f.ats {
+		if (t.Before(q.Start) || (f.exclStart && t.Equal(q.Start))) || t.After(q.End) || (f.exclEnd && t.Equal(q.End)) {
+			continue
+		}
+		idx = append(idx, i)
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return f.ats[idx[a]].Before(f.ats[idx[b]]) })
+	switch f.order {
+	case "ties":
+		for lo := 0; lo < len(idx); {
+			hi := lo
+			for hi < len(idx) && f.ats[idx[hi]].Equal(f.ats[idx[lo]]) {
+				hi++
+			}
+			f.rng.Shuffle(hi-lo, func(a, b int) { idx[lo+a], idx[lo+b] = idx[lo+b], idx[lo+a] })
+			lo = hi
+		}
+	case "desc":
+		slices.Reverse(idx)
+	case "shuffle":
+		f.rng.Shuffle(len(idx), func(a, b int) { idx[a], idx[b] = idx[b], idx[a] })
+	}
+	total := len(idx)
+	if f.cap > 0 && total > f.cap {
+		total = f.cap
+		idx = idx[:f.cap]
+	}
+	from := min((q.PageNum-1)*q.PageSize, len(idx))
+	to := min(from+q.PageSize, len(idx))
+	page := Page{TotalCount: total, PageNum: q.PageNum}
+	for _, i := range idx[from:to] {
+		page.Records = append(page.Records, f.recs[i])
+	}
+	return page, nil
+}
+
+// truth returns the fake's records with a time in [from, to), written out by plain filtering.
+func (f *fakeAPI) truth(from, to time.Time) []callback.Record {
+	var out []callback.Record
+	for i, t := range f.ats {
+		if !t.Before(from) && t.Before(to) {
+			out = append(out, f.recs[i])
+		}
+	}
+	return out
+}
+
+// readAll reads [from, to) window by window as the pipeline does and returns what was kept.
+func readAll(t *testing.T, r *Reader, from, to time.Time) ([]callback.Record, []Gap) {
+	t.Helper()
+	var recs []callback.Record
+	var gaps []Gap
+	sizer := NewSizer(r.Target, r.cfg.Learned.MaxSpan)
+	for cur := from; cur.Before(to); {
+		w := Window{Start: cur, End: sizer.Next(cur, to)}
+		res, err := r.Read(context.Background(), Query{Domain: "d.example.com"}, w, nil)
+		if err != nil {
+			t.Fatalf("read %v: %v", w, err)
+		}
+		if res.Density > 0 {
+			sizer.Observe(res.Density)
+		}
+		if !res.Window.Start.Equal(cur) || !res.Window.End.After(cur) || res.Window.End.After(w.End) {
+			t.Fatalf("read of %v covered %v", w, res.Window)
+		}
+		recs = append(recs, res.Records...)
+		gaps = append(gaps, res.Gaps...)
+		cur = res.Window.End
+	}
+	return recs, gaps
+}
+
+// sameMultiset reports the difference between two multisets of records (all 15 fields).
+func sameMultiset(got, want []callback.Record) (missing, extra int) {
+	count := map[[15]string]int{}
+	for _, r := range want {
+		count[r.Fields()]++
+	}
+	for _, r := range got {
+		count[r.Fields()]--
+	}
+	for _, n := range count {
+		if n > 0 {
+			missing += n
+		} else {
+			extra -= n
+		}
+	}
+	return missing, extra
+}
+
+var t0 = time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+
+// busyHour fills an hour: one record every 2 seconds, and every 97 seconds a burst of 30
+// records in one second of which 10 are exact copies of each other (same identity).
+func busyHour(f *fakeAPI) {
+	for s := 0; s < 3600; s++ {
+		at := t0.Add(time.Duration(s) * time.Second)
+		if s%2 == 0 {
+			f.add(at, fmt.Sprintf("s%d", s), `{"n":1}`)
+		}
+		if s%97 == 5 {
+			for i := range 20 {
+				f.add(at, fmt.Sprintf("burst%d", i), `{}`)
+			}
+			for range 10 {
+				f.add(at, "copy", `{"copy":true}`)
+			}
+		}
+	}
+}
+
+func newTestReader(f *fakeAPI, pageSize int) *Reader {
+	return NewReader(ReaderConfig{Source: f, Learned: NewLearned(nil), PageSize: pageSize, TargetPages: 25,
+		MaxWindowRecords: 40 * pageSize, Now: func() time.Time { return t0.Add(2 * time.Hour) }})
+}
+
+func TestReadIsExactUnderEveryOrderAndCap(t *testing.T) {
+	t.Parallel()
+	type tc struct {
+		order    string
+		pageSize int
+		cap      int
+		excl     bool
+		maxRatio float64 // requests / ceil(records / page size)
+	}
+	// 1,800 + 38 bursts of 30 = 2,940 records; with page size 100 the minimum is 30 requests.
+	cases := []tc{
+		{"stable", 100, 0, false, 1.1},
+		{"ties", 100, 0, false, 1.5},
+		{"desc", 100, 0, false, 1.1},
+		{"shuffle", 100, 0, false, 2.2},
+		{"stable", 100, 0, true, 1.1},
+		{"ties", 100, 100, false, 3.5},
+		{"ties", 100, 200, false, 3.5},
+		{"desc", 100, 100, true, 3.5},
+		{"shuffle", 100, 100, false, 3.5},
+		{"shuffle", 100, 200, false, 3.5},
+		{"stable", 100, 10000, false, 1.1},
+		{"ties", 1000, 0, false, 2.5},
+		{"shuffle", 1000, 0, false, 3},
+	}
+	for _, c := range cases {
+		t.Run(fmt.Sprintf("%s/page%d/cap%d/excl%v", c.order, c.pageSize, c.cap, c.excl), func(t *testing.T) {
+			t.Parallel()
+			f := newFake(c.order)
+			f.cap, f.exclStart, f.exclEnd = c.cap, c.excl, c.excl
+			busyHour(f)
+			r := newTestReader(f, c.pageSize)
+			got, gaps := readAll(t, r, t0, t0.Add(time.Hour))
+			want := f.truth(t0, t0.Add(time.Hour))
+			if len(want) != 2940 {
+				t.Fatalf("the fake holds %d records in the hour, want 2940", len(want))
+			}
+			if missing, extra := sameMultiset(got, want); missing != 0 || extra != 0 || len(gaps) != 0 {
+				t.Fatalf("%d records missing, %d extra, gaps %v", missing, extra, gaps)
+			}
+			minimum := (2940 + c.pageSize - 1) / c.pageSize
+			if ratio := float64(f.requests) / float64(minimum); ratio > c.maxRatio {
+				t.Errorf("%d requests for a minimum of %d (%.2fx), want at most %.2fx", f.requests, minimum, ratio, c.maxRatio)
+			}
+			t.Logf("%d requests, minimum %d, order learned %s", f.requests, minimum, r.cfg.Learned.Order())
+		})
+	}
+}
+
+func TestTheOrderIsLearnedFromTheAnswers(t *testing.T) {
+	t.Parallel()
+	for order, want := range map[string]Order{"stable": OrderAsc, "ties": OrderAsc, "desc": OrderDesc, "shuffle": OrderUnsorted} {
+		f := newFake(order)
+		busyHour(f)
+		r := newTestReader(f, 100)
+		readAll(t, r, t0, t0.Add(time.Hour))
+		if got := r.cfg.Learned.Order(); got != want {
+			t.Errorf("%s answers: order learned %s, want %s", order, got, want)
+		}
+	}
+}
+
+// denseSecond puts n records in one second (all distinct, or with 5 exact copies spread over the second) among
+// sparse ones.
+func denseSecond(f *fakeAPI, n int, copies bool) time.Time {
+	dense := t0.Add(30 * time.Minute)
+	for s := 0; s < 3600; s += 10 {
+		f.add(t0.Add(time.Duration(s)*time.Second+3*time.Second), fmt.Sprintf("s%d", s), `{}`)
+	}
+	for i := range n {
+		body := fmt.Sprintf(`{"i":%d}`, i)
+		if copies && i%50 == 0 {
+			body = `{"copy":true}`
+		}
+		f.add(dense, "dense", body)
+	}
+	return dense
+}
+
+func TestADenseSecondIsReadWhenProvableElseRecordedAsAGap(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		order  string
+		copies bool
+		cap    int
+		gap    bool
+	}{
+		{"stable", false, 0, false}, // sorted, identities distinct: provable
+		{"desc", false, 0, false},
+		{"ties", false, 0, true},    // each request shuffles the second: pages may repeat and skip records
+		{"stable", true, 0, true},   // repeated identities straddle pages: not provable
+		{"shuffle", false, 0, true}, // not sorted
+		{"stable", false, 100, true},
+	} {
+		t.Run(fmt.Sprintf("%s/copies%v/cap%d", c.order, c.copies, c.cap), func(t *testing.T) {
+			t.Parallel()
+			f := newFake(c.order)
+			f.cap = c.cap
+			dense := denseSecond(f, 250, c.copies)
+			r := newTestReader(f, 100)
+			got, gaps := readAll(t, r, t0, t0.Add(time.Hour))
+			want := f.truth(t0, t0.Add(time.Hour))
+			if !c.gap {
+				if missing, extra := sameMultiset(got, want); missing != 0 || extra != 0 || len(gaps) != 0 {
+					t.Fatalf("%d missing, %d extra, gaps %v", missing, extra, gaps)
+				}
+				return
+			}
+			// The dense second is a gap; so may be the second before it, whose query ends at the
+			// dense second's start. Nothing else is.
+			var sawDense bool
+			for _, g := range gaps {
+				if g.Reason != DenseReason || g.Window.End.Sub(g.Window.Start) != time.Second ||
+					(!g.Window.Start.Equal(dense) && !g.Window.Start.Equal(dense.Add(-time.Second))) {
+					t.Fatalf("gap %v, want only the dense second %v (and the one before)", g, dense)
+				}
+				sawDense = sawDense || g.Window.Start.Equal(dense)
+			}
+			if !sawDense {
+				t.Fatalf("gaps %v do not hold the dense second %v", gaps, dense)
+			}
+			wantOutside := append(f.truth(t0, dense.Add(-time.Second)), f.truth(dense.Add(time.Second), t0.Add(time.Hour))...)
+			if len(gaps) == 1 {
+				wantOutside = append(wantOutside, f.truth(dense.Add(-time.Second), dense)...)
+			}
+			if missing, extra := sameMultiset(got, wantOutside); missing != 0 || extra != 0 {
+				t.Fatalf("outside the gaps: %d missing, %d extra (%d kept)", missing, extra, len(got))
+			}
+		})
+	}
+}
+
+func TestRefusedSpanAndHistoryAreNarrowedLearnedAndGapped(t *testing.T) {
+	t.Parallel()
+	now := t0.Add(400 * 24 * time.Hour)
+	f := newFake("stable")
+	f.maxSpan = 30 * 24 * time.Hour
+	f.oldest = now.Add(-365 * 24 * time.Hour)
+	for d := 0; d < 400; d++ {
+		f.add(t0.Add(time.Duration(d)*24*time.Hour+12*time.Hour), fmt.Sprintf("d%d", d), `{}`)
+	}
+	// One record a minute after the API's horizon, one right at the end.
+	f.add(f.oldest.Add(time.Minute), "edge", `{}`)
+	learned := NewLearned(nil)
+	r := NewReader(ReaderConfig{Source: f, Learned: learned, PageSize: 100, Now: func() time.Time { return now }})
+	plan, err := PlanBackfill(t0, now, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, gaps := readAll(t, r, plan.Read.Start, plan.Read.End)
+	if f.refused > 12 {
+		t.Errorf("%d refused requests, want a handful", f.refused)
+	}
+	if got := learned.MaxSpan(); got != 30*24*time.Hour {
+		t.Errorf("span learned %v, want 30 days", got)
+	}
+	// Everything the API serves is read (the learned horizon keeps a few seconds inside).
+	want := f.truth(f.oldest.Add(30*time.Second), now)
+	if missing, extra := sameMultiset(got, want); missing != 0 || extra != 0 {
+		t.Errorf("%d missing, %d extra of the %d records the API serves", missing, extra, len(want))
+	}
+	if len(gaps) == 0 || !gaps[0].Window.Start.Equal(plan.Read.Start) || gaps[0].Window.End.Before(f.oldest) ||
+		gaps[0].Window.End.After(f.oldest.Add(2*time.Minute)) {
+		t.Fatalf("gaps %v, want one from %v to about %v", gaps, plan.Read.Start, f.oldest)
+	}
+	t.Logf("%d requests, %d refused, gaps %v", f.requests, f.refused, gaps)
+}
+
+func TestARefusalFarFromTheHorizonFails(t *testing.T) {
+	t.Parallel()
+	f := newFake("stable")
+	f.maxSpan = time.Hour // refuses even one day
+	r := newTestReader(f, 100)
+	_, err := r.Read(context.Background(), Query{Domain: "d.example.com"}, Window{t0, t0.Add(48 * time.Hour)}, nil)
+	if err == nil || !isRefused(err) {
+		t.Fatalf("err = %v, want the API's refusal", err)
+	}
+}
+
+func TestDriftWhileReadingIsReadAgain(t *testing.T) {
+	t.Parallel()
+	for _, order := range []string{"stable", "shuffle"} {
+		f := newFake(order)
+		busyHour(f)
+		inserted := 0
+		f.onPage = func(f *fakeAPI, q Query) {
+			if q.PageNum == 2 && inserted < 3 {
+				inserted++
+				f.recs = append(f.recs, f.recs[0])
+				f.recs[len(f.recs)-1].Stream = fmt.Sprintf("late%d", inserted)
+				f.ats = append(f.ats, f.ats[0])
+			}
+		}
+		r := newTestReader(f, 100)
+		got, gaps := readAll(t, r, t0, t0.Add(time.Hour))
+		if missing, extra := sameMultiset(got, f.truth(t0, t0.Add(time.Hour))); missing != 0 || extra != 0 || len(gaps) != 0 {
+			t.Errorf("%s: %d missing, %d extra, gaps %v", order, missing, extra, gaps)
+		}
+	}
+}
+
+func TestWindowQueryCoversEverySecondStrictly(t *testing.T) {
+	t.Parallel()
+	w := NewWindow(t0.Add(1500*time.Millisecond), t0.Add(10*time.Second+time.Millisecond))
+	if !w.Start.Equal(t0.Add(time.Second)) || !w.End.Equal(t0.Add(11*time.Second)) {
+		t.Fatalf("window %v, want [00:00:01, 00:00:11)", w)
+	}
+	qs, qe := w.Query()
+	if !qs.Equal(t0) || !qe.Equal(t0.Add(11*time.Second)) || w.QuerySpan() != 11*time.Second {
+		t.Errorf("query %v..%v span %v", qs, qe, w.QuerySpan())
+	}
+	for _, c := range []struct {
+		at   time.Duration
+		keep bool
+	}{{999 * time.Millisecond, false}, {time.Second, true}, {10*time.Second + 999*time.Millisecond, true}, {11 * time.Second, false}} {
+		if got := w.Keeps(t0.Add(c.at)); got != c.keep {
+			t.Errorf("Keeps(+%v) = %v, want %v", c.at, got, c.keep)
+		}
+	}
+}
+
+func TestSplitWindowPartsTileTheWindow(t *testing.T) {
+	t.Parallel()
+	w := Window{t0, t0.Add(10 * time.Second)}
+	for n, want := range map[int][]int{2: {5, 5}, 3: {3, 3, 4}, 10: {1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, 50: {1, 1, 1, 1, 1, 1, 1, 1, 1, 1}} {
+		parts := SplitWindow(w, n)
+		var got []int
+		for i, p := range parts {
+			got = append(got, int(p.End.Sub(p.Start)/time.Second))
+			if i > 0 && !p.Start.Equal(parts[i-1].End) {
+				t.Errorf("n=%d: part %d does not start where %d ends", n, i, i-1)
+			}
+		}
+		if !slices.Equal(got, want) || !parts[0].Start.Equal(w.Start) || !parts[len(parts)-1].End.Equal(w.End) {
+			t.Errorf("n=%d: parts of %v seconds, want %v", n, got, want)
+		}
+	}
+}
+
+func TestACountEqualToTheLargestSeenIsNotTrusted(t *testing.T) {
+	t.Parallel()
+	l := NewLearned(nil)
+	steps := []struct {
+		total, page int
+		trusted     bool
+		cap         int
+	}{
+		{50, 100, true, 0},     // below a page
+		{100, 100, false, 0},   // a full page, the largest yet: may be a cap
+		{99, 100, true, 0},     // below the page
+		{500, 100, false, 0},   // the largest yet
+		{300, 100, true, 0},    // below a count seen: not capped
+		{500, 100, false, 0},   // equal to the largest: may be the cap
+		{500, 100, false, 500}, // three times: taken for the cap
+		{450, 100, true, 500},
+		{600, 100, false, 0}, // above the cap: it was not one
+	}
+	for i, s := range steps {
+		if got := l.trust(s.total, s.page); got != s.trusted {
+			t.Errorf("step %d: trust(%d) = %v, want %v", i, s.total, got, s.trusted)
+		}
+		if got := l.Cap(); got != s.cap {
+			t.Errorf("step %d: cap %d, want %d", i, got, s.cap)
+		}
+	}
+}
+
+func TestPagesOrder(t *testing.T) {
+	t.Parallel()
+	at := func(secs ...int) Page {
+		var p Page
+		for _, s := range secs {
+			p.Records = append(p.Records, callback.Record{CallbackTime: t0.Add(time.Duration(s) * time.Second).Format(time.RFC3339)})
+		}
+		return p
+	}
+	for name, c := range map[string]struct {
+		pages []Page
+		want  Order
+	}{
+		"one second":          {[]Page{at(5, 5), at(5)}, OrderUnknown},
+		"ascending":           {[]Page{at(1, 2, 2), at(2, 3)}, OrderAsc},
+		"descending":          {[]Page{at(3, 2), at(2, 1)}, OrderDesc},
+		"page out of order":   {[]Page{at(1, 3, 2)}, OrderUnsorted},
+		"pages overlap":       {[]Page{at(1, 3), at(2, 4)}, OrderUnsorted},
+		"unparseable skipped": {[]Page{at(1, 2), {Records: []callback.Record{{CallbackTime: "x"}}}, at(3)}, OrderAsc},
+	} {
+		if got := pagesOrder(c.pages); got != c.want {
+			t.Errorf("%s: %s, want %s", name, got, c.want)
+		}
+	}
+}
