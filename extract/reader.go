@@ -106,6 +106,7 @@ type Learned struct {
 	// startIncl: an answer served a record at exactly its StartTime.
 	startIncl, boundsProbed bool
 	log                     *zap.Logger
+	narrowMu                sync.Mutex // one reader at a time learns a limit from refusals
 }
 
 // observeBounds learns from an answer to the query [qs, qe] whether the API serves records at
@@ -400,8 +401,7 @@ func (r *Reader) read(ctx context.Context, q Query, w Window, out *WindowRead, s
 			cut = w.End
 		}
 		out.Gaps = append(out.Gaps, Gap{Window: Window{w.Start, cut}, Reason: r.cfg.Learned.historyReason()})
-		r.log.Warn("range older than the API's history: recorded as a gap", zap.String("domain", q.Domain),
-			zap.Time("gap_start", w.Start), zap.Time("gap_end", cut))
+		r.log.Warn("range older than the API's history: recorded as a gap", zap.Time("gap_start", w.Start), zap.Time("gap_end", cut))
 		return cut, nil
 	}
 	// The span limit learned so far.
@@ -468,8 +468,7 @@ func (r *Reader) read(ctx context.Context, q Query, w Window, out *WindowRead, s
 				r.dense(q, w, total, out)
 				return w.End, nil
 			}
-			r.log.Info("records moved while reading a window; reading it again", zap.String("domain", q.Domain),
-				zap.Stringer("window", w), zap.Int("attempt", attempt), zap.String("detail", err.Error()))
+			r.log.Info("records moved while reading a window; reading it again", zap.Stringer("window", w), zap.Int("attempt", attempt), zap.String("detail", err.Error()))
 			if attempt < maxDriftRereads {
 				continue
 			}
@@ -513,7 +512,7 @@ func (r *Reader) read(ctx context.Context, q Query, w Window, out *WindowRead, s
 func (r *Reader) split(ctx context.Context, q Query, w Window, total int, out *WindowRead, stats *Stats) (time.Time, error) {
 	n := max(2, (total+r.Target()-1)/r.Target())
 	parts := SplitWindow(w, n)
-	r.log.Debug("splitting a window", zap.String("domain", q.Domain), zap.Stringer("window", w),
+	r.log.Debug("splitting a window", zap.Stringer("window", w),
 		zap.Int("total_count", total), zap.Int("parts", len(parts)))
 	for i, part := range parts {
 		end, err := r.read(ctx, q, part, out, stats, false)
@@ -550,7 +549,7 @@ func SplitWindow(w Window, n int) []Window {
 // dense records w (one second) as a gap.
 func (r *Reader) dense(q Query, w Window, total int, out *WindowRead) {
 	r.log.Warn("a second holds more records than one page and cannot be read provably complete: recorded in sync_gaps, none of its records archived by this read",
-		zap.String("domain", q.Domain), zap.Time("second", w.Start), zap.Int("total_count", total),
+		zap.Time("second", w.Start), zap.Int("total_count", total),
 		zap.Int("page_size", r.cfg.PageSize), zap.String("order", r.cfg.Learned.Order().String()), zap.Int("suspected_cap", r.cfg.Learned.Cap()))
 	out.Gaps = append(out.Gaps, Gap{Window: w, Reason: DenseReason})
 }
@@ -869,52 +868,95 @@ func apiMessage(err error) string {
 	return err.Error()
 }
 
-// probe asks whether the API accepts the query of w (one record, page 1).
-func (r *Reader) probe(ctx context.Context, q Query, w Window, stats *Stats) (bool, error) {
-	_, err := r.describe(ctx, q, w, 1, 1, stats)
+// probe asks whether the API accepts the query of w (one record, page 1); refusal is the
+// API's refusal when it does not.
+func (r *Reader) probe(ctx context.Context, q Query, w Window, stats *Stats) (ok bool, refusal, err error) {
+	_, err = r.describe(ctx, q, w, 1, 1, stats)
 	if err == nil {
-		return true, nil
+		return true, nil, nil
 	}
 	if isRefused(err) {
-		return false, nil
+		return false, err, nil
 	}
-	return false, err
+	return false, nil, err
 }
 
 // refused narrows a query the API refused: a span over a day is tried as one day at its start
 // (accepted: the span was too long; learn it); a refused day near the history horizon is too
 // old (find the oldest start accepted, learn it, record the rest as a gap); anything else is an
-// error.
+// error. One reader narrows at a time; the others then read with what it learned.
 func (r *Reader) refused(ctx context.Context, q Query, w Window, out *WindowRead, stats *Stats, apiErr error, top bool) (time.Time, error) {
+	l := r.cfg.Learned
+	l.narrowMu.Lock()
+	learned, err := r.narrow(ctx, q, w, out, stats, apiErr)
+	l.narrowMu.Unlock()
+	if err != nil {
+		return w.Start, err
+	}
+	if learned {
+		return r.read(ctx, q, w, out, stats, top)
+	}
+	return w.End, nil // all of w is a gap
+}
+
+// narrow learns why w's query was refused (see refused). It reports false when all of w went
+// to out.Gaps.
+func (r *Reader) narrow(ctx context.Context, q Query, w Window, out *WindowRead, stats *Stats, apiErr error) (bool, error) {
 	const day = 24 * time.Hour
+	l := r.cfg.Learned
+	// Another reader may have learned what this one needs meanwhile.
+	if qs, _ := w.Query(); w.QuerySpan() > l.MaxSpan() || qs.Before(l.Horizon(r.cfg.Now())) {
+		return true, nil
+	}
 	if span := w.QuerySpan(); span > day {
 		day1 := Window{Start: w.Start, End: w.Start.Add(day - time.Second)}
-		ok, err := r.probe(ctx, q, day1, stats)
+		ok, refusal, err := r.probe(ctx, q, day1, stats)
 		if err != nil {
-			return w.Start, fmt.Errorf("window %s of %s: %w", day1, q.Domain, err)
+			return false, fmt.Errorf("window %s of %s: %w", day1, q.Domain, err)
 		}
 		if ok {
-			r.cfg.Learned.shrinkSpan(span-day, apiErr)
-			if r.cfg.Learned.MaxSpan() >= span {
-				return w.Start, fmt.Errorf("window %s of %s: a %s query was refused but a shorter one was not, and the span limit cannot shrink further: %w", w, q.Domain, span, apiErr)
+			// The span was too long: try a day shorter, and another day shorter while it is
+			// refused (a limit counted in calendar days refuses spans that touch one date too
+			// many), before the other readers go on with it.
+			for try := span - day; ; try -= day {
+				if try <= day {
+					l.shrinkSpan(day, apiErr)
+					return true, nil
+				}
+				ok, refusal, err := r.probe(ctx, q, Window{Start: w.Start, End: w.Start.Add(try - time.Second)}, stats)
+				if err != nil {
+					return false, fmt.Errorf("window %s of %s: %w", w, q.Domain, err)
+				}
+				if ok {
+					l.shrinkSpan(try, apiErr)
+					return true, nil
+				}
+				apiErr = refusal
 			}
-			return r.read(ctx, q, w, out, stats, top)
 		}
+		apiErr = refusal
 	}
 	now := r.cfg.Now()
-	qs, _ := w.Query()
-	if now.Sub(qs) < History-MaxSpan-day {
-		return w.Start, fmt.Errorf("window %s of %s: the API refused the query far from its history limit: %w", w, q.Domain, apiErr)
+	if qs, _ := w.Query(); now.Sub(qs) < History-MaxSpan-day {
+		return false, fmt.Errorf("window %s of %s: the API refused the query far from its history limit: %w", w, q.Domain, apiErr)
 	}
-	// Too old: step forward a day at a time to an accepted start, then bisect to a minute.
+	// Too old. accepted(s) probes the one-second window at s.
+	accepted := func(s time.Time) (bool, error) {
+		ok, refusal, err := r.probe(ctx, q, Window{Start: s, End: s.Add(time.Second)}, stats)
+		if refusal != nil {
+			apiErr = refusal
+		}
+		return ok, err
+	}
+	// Step forward a day at a time to an accepted start.
 	lo, hi := w.Start, time.Time{}
 	for s := w.Start.Add(day); ; s = s.Add(day) {
 		if !s.Before(w.End) {
 			s = w.End.Add(-time.Second)
 		}
-		ok, err := r.probe(ctx, q, Window{Start: s, End: s.Add(time.Second)}, stats)
+		ok, err := accepted(s)
 		if err != nil {
-			return w.Start, fmt.Errorf("window %s of %s: %w", w, q.Domain, err)
+			return false, fmt.Errorf("window %s of %s: %w", w, q.Domain, err)
 		}
 		if ok {
 			hi = s
@@ -927,15 +969,78 @@ func (r *Reader) refused(ctx context.Context, q Query, w Window, out *WindowRead
 	}
 	if hi.IsZero() {
 		// Nothing of the window is accepted: it is all older than the history.
-		r.cfg.Learned.setHistory(now.Sub(w.End.Add(-time.Second)), apiMessage(apiErr))
-		out.Gaps = append(out.Gaps, Gap{Window: w, Reason: r.cfg.Learned.historyReason()})
-		return w.End, nil
+		l.setHistory(now.Sub(w.End.Add(-time.Second)), apiMessage(apiErr))
+		out.Gaps = append(out.Gaps, Gap{Window: w, Reason: l.historyReason()})
+		return false, nil
+	}
+	// A limit of whole days, counted from now, is the likeliest: try just inside and just
+	// outside it before bisecting.
+	if k := now.Sub(lo) / day; k > 0 {
+		edge := now.Add(-k * day).Truncate(time.Second).Add(2 * time.Second) // its query starts 1s inside
+		if edge.After(lo) && edge.Before(hi) {
+			ok, err := accepted(edge)
+			if err != nil {
+				return false, fmt.Errorf("window %s of %s: %w", w, q.Domain, err)
+			}
+			if ok {
+				hi = edge
+				if before := edge.Add(-time.Minute); before.After(lo) {
+					if ok, err = accepted(before); err != nil {
+						return false, fmt.Errorf("window %s of %s: %w", w, q.Domain, err)
+					} else if ok {
+						hi = before
+					} else {
+						lo = before
+					}
+				}
+			} else {
+				lo = edge
+			}
+		}
+	}
+	// Then whole hours (a limit counted in calendar days turns at a midnight, of some time
+	// zone), then a minute below the hour found, then minutes.
+	for {
+		// The whole hours (each probed 2s past, so its query starts 1s past the hour)
+		// strictly between lo and hi; the middle one.
+		first := lo.Add(-2 * time.Second).Truncate(time.Hour).Add(time.Hour + 2*time.Second)
+		n := int(hi.Sub(first)/time.Hour) + 1
+		if !hi.After(first) {
+			break
+		}
+		if first.Add(time.Duration(n-1) * time.Hour).Equal(hi) {
+			n--
+		}
+		if n < 1 {
+			break
+		}
+		mid := first.Add(time.Duration(n/2) * time.Hour)
+		ok, err := accepted(mid)
+		if err != nil {
+			return false, fmt.Errorf("window %s of %s: %w", w, q.Domain, err)
+		}
+		if ok {
+			hi = mid
+		} else {
+			lo = mid
+		}
+	}
+	if before := hi.Add(-time.Minute); hi.Sub(lo) > time.Minute && before.After(lo) {
+		ok, err := accepted(before)
+		if err != nil {
+			return false, fmt.Errorf("window %s of %s: %w", w, q.Domain, err)
+		}
+		if ok {
+			hi = before
+		} else {
+			lo = before
+		}
 	}
 	for hi.Sub(lo) > time.Minute {
 		mid := lo.Add(hi.Sub(lo) / 2).Truncate(time.Second)
-		ok, err := r.probe(ctx, q, Window{Start: mid, End: mid.Add(time.Second)}, stats)
+		ok, err := accepted(mid)
 		if err != nil {
-			return w.Start, fmt.Errorf("window %s of %s: %w", w, q.Domain, err)
+			return false, fmt.Errorf("window %s of %s: %w", w, q.Domain, err)
 		}
 		if ok {
 			hi = mid
@@ -944,6 +1049,6 @@ func (r *Reader) refused(ctx context.Context, q Query, w Window, out *WindowRead
 		}
 	}
 	// hi's query (hi − 1s) was accepted.
-	r.cfg.Learned.setHistory(r.cfg.Now().Sub(hi.Add(-time.Second)), apiMessage(apiErr))
-	return r.read(ctx, q, w, out, stats, top)
+	l.setHistory(r.cfg.Now().Sub(hi.Add(-time.Second)), apiMessage(apiErr))
+	return true, nil
 }

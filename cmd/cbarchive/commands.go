@@ -309,6 +309,7 @@ func (a *archive) pipeline(s *Settings, n int, adjust func(*pipeline.Config)) (*
 		Domains:         concurrentDomains,
 		// Domains read at once share the rate: size windows by each one's part of it.
 		TargetPages:     targetPagesFor(s.RateLimit / float64(min(max(n, 1), concurrentDomains))),
+		RateLimit:       s.RateLimit,
 		InitialLookback: s.InitialLookback.D(), Overlap: s.Overlap.D(), Settle: s.Settle.D(),
 	}
 	if s.Overlap.D() == 0 {
