@@ -351,9 +351,11 @@ func (f Filter) Key() string {
 	return strings.Join(parts, ";")
 }
 
-// Query is one page request of DescribeLiveCallbackData for one domain.
+// Query is one page request of DescribeLiveCallbackData for one domain (Domain), several
+// (Domains, when set), or the whole account (neither).
 type Query struct {
 	Domain     string
+	Domains    []string
 	Filter     Filter
 	Start, End time.Time
 	PageNum    int
@@ -390,6 +392,9 @@ func (c *Client) Describe(ctx context.Context, q Query, stats *Stats) (Page, err
 	}
 	if q.Domain != "" {
 		body.DomainList = []*string{ptr(q.Domain)}
+	}
+	for _, d := range q.Domains {
+		body.DomainList = append(body.DomainList, ptr(d))
 	}
 	for _, e := range q.Filter.EventTypes {
 		body.CallbackEventType = append(body.CallbackEventType, ptr(e))

@@ -65,6 +65,9 @@ func (f *fakeAPI) Describe(_ context.Context, q Query, _ *Stats) (Page, error) {
 	}
 	var idx []int
 	for i, t := range f.ats {
+		if d := f.recs[i].Domain; (q.Domain != "" && d != q.Domain) || (len(q.Domains) > 0 && !slices.Contains(q.Domains, d)) {
+			continue
+		}
 		if (t.Before(q.Start) || (f.exclStart && t.Equal(q.Start))) || t.After(q.End) || (f.exclEnd && t.Equal(q.End)) {
 			continue
 		}
@@ -470,6 +473,43 @@ func TestPagesOrder(t *testing.T) {
 	} {
 		if got := pagesOrder(c.pages); got != c.want {
 			t.Errorf("%s: %s, want %s", name, got, c.want)
+		}
+	}
+}
+
+func TestDiscoverFindsDomainsOnlyTheAccountWideCountShows(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		order string
+		cap   int
+	}{{"stable", 0}, {"shuffle", 0}, {"ties", 100}} {
+		f := newFake(c.order)
+		f.cap = c.cap
+		busyHour(f) // d.example.com, listed
+		for i := range 500 {
+			f.add(t0.Add(time.Duration(i)*7*time.Second), "x", `{}`)
+			f.recs[len(f.recs)-1].Domain = "other.example.com"
+		}
+		// A deleted domain with two records, 40 minutes in.
+		for i := range 2 {
+			f.add(t0.Add(40*time.Minute+time.Duration(i)*time.Second), "gone", `{}`)
+			f.recs[len(f.recs)-1].Domain = "deleted.example.com"
+		}
+		r := newTestReader(f, 100)
+		found, err := r.Discover(context.Background(), Query{}, Window{t0, t0.Add(time.Hour)}, []string{"d.example.com", "other.example.com"}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(found, []string{"deleted.example.com"}) {
+			t.Errorf("%s cap %d: found %v, want [deleted.example.com]", c.order, c.cap, found)
+		}
+		t.Logf("%s cap %d: %d requests", c.order, c.cap, f.requests)
+		// Nothing unlisted: two requests per window once the counts are trusted (the run's first
+		// count is the largest yet, so it may be a cap: its window is halved once).
+		f.requests = 0
+		found, err = r.Discover(context.Background(), Query{}, Window{t0, t0.Add(time.Hour)}, []string{"d.example.com", "other.example.com", "deleted.example.com"}, nil)
+		if err != nil || len(found) != 0 || (c.cap == 0 && f.requests > 6) {
+			t.Errorf("%s cap %d: with every domain known: found %v (%v) in %d requests, want none in at most 6", c.order, c.cap, found, err, f.requests)
 		}
 	}
 }

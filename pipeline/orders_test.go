@@ -79,9 +79,9 @@ func TestExactUnderEveryAnswerOrderWithDenseSeconds(t *testing.T) {
 			t.Run(fmt.Sprintf("%s/page%d", order, c.page), func(t *testing.T) {
 				t.Parallel()
 				end := time.Now().Add(-5 * time.Minute)
-				h := newHarness(t, livesim.Config{Seed: 21, NumDomains: 2, RecordsPerDay: 1500, DaysBack: 2,
+				h := newHarness(t, livesim.Config{Seed: 21, NumDomains: 2, RecordsPerDay: 1000, DaysBack: 1,
 					Order: order, BurstSize: c.burst, BurstsPerDay: 4, Now: func() time.Time { return end }})
-				syncThenBackfillWritesNothing(t, h, opts{pageSize: c.page}, 49*time.Hour)
+				syncThenBackfillWritesNothing(t, h, opts{pageSize: c.page}, 25*time.Hour)
 				if n := h.count("SELECT count(*) FROM sync_gaps"); n != 0 {
 					t.Errorf("%d gaps recorded; every second fits a page", n)
 				}
@@ -163,9 +163,9 @@ func TestExactUnderResultCaps(t *testing.T) {
 		t.Run(fmt.Sprintf("cap%d/%s", c.cap, c.order), func(t *testing.T) {
 			t.Parallel()
 			end := time.Now().Add(-5 * time.Minute)
-			h := newHarness(t, livesim.Config{Seed: 23, NumDomains: 2, RecordsPerDay: 6000, DaysBack: 2,
+			h := newHarness(t, livesim.Config{Seed: 23, NumDomains: 2, RecordsPerDay: 2500, DaysBack: 1,
 				Order: c.order, ResultCap: c.cap, Now: func() time.Time { return end }})
-			syncThenBackfillWritesNothing(t, h, opts{pageSize: 100}, 49*time.Hour)
+			syncThenBackfillWritesNothing(t, h, opts{pageSize: 100}, 25*time.Hour)
 		})
 	}
 }

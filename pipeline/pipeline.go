@@ -53,6 +53,8 @@ type Sink interface {
 	// CommitWindow writes a window's rows and rejects, and advances the checkpoint when
 	// o.Advance is set, in one transaction.
 	CommitWindow(ctx context.Context, o load.WindowOpts, rows []transform.Row, rejects []transform.Reject) (load.Counts, error)
+	// RecordDiscovered records a domain found by account-wide counts (see Discover).
+	RecordDiscovered(ctx context.Context, domain, runID string) error
 }
 
 // StoreSink adapts a *load.Store to Sink.

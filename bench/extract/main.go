@@ -3,7 +3,7 @@
 // into a fresh PostgreSQL database. It reports requests/s achieved against the rate limit,
 // records/s into PostgreSQL, requests spent against the minimum, and the sync's peak RSS.
 //
-//	go run ./bench/extract [-records-per-day 10000] [-domains 5] [-days 6] [-rate 30]
+//	go run ./bench/extract [-records-per-day 10000] [-domains 5] [-days 6] [-rate 30] [-order stable]
 //
 // DATABASE_URL names the server (default postgres://postgres@127.0.0.1:5432/postgres); the
 // benchmark creates and drops its own database there.
@@ -44,6 +44,8 @@ func main() {
 		latency  = flag.Duration("latency", 150*time.Millisecond, "livesim latency")
 		jitter   = flag.Duration("jitter", 50*time.Millisecond, "livesim latency jitter (±)")
 		cpuProf  = flag.String("cpuprofile", "", "write the sync's CPU profile to this file")
+		order    = flag.String("order", "stable", "livesim's answer order: stable, shuffle-ties, newest-first or shuffle")
+		inFlight = flag.Int("max-records-in-flight", 0, "pipeline.Config.MaxRecordsInFlight (0: the default)")
 	)
 	flag.Parse()
 	if *cpuProf != "" && !*child {
@@ -56,10 +58,14 @@ func main() {
 		defer pprof.StopCPUProfile()
 	}
 	if *child || os.Getenv(childEnv) != "" {
-		serveChild(*perDay, *domains, *days, int(*rateLim), *latency, *jitter)
+		serveChild(*perDay, *domains, *days, int(*rateLim), *latency, *jitter, *order)
 		return
 	}
-	if err := run(os.Stdout, *perDay, *domains, *days, *rateLim, *pageSize, *latency, *jitter); err != nil {
+	if _, err := livesim.ParseOrder(*order); err != nil {
+		fmt.Fprintln(os.Stderr, "bench/extract: -order:", err)
+		os.Exit(2)
+	}
+	if err := run(os.Stdout, *perDay, *domains, *days, *rateLim, *pageSize, *latency, *jitter, *order, *inFlight); err != nil {
 		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "bench/extract:", err)
 		os.Exit(1)
@@ -72,10 +78,10 @@ const childEnv = "CBARCHIVE_BENCH_LIVESIM_CHILD"
 // simEnd is where the simulated history ends: fixed, so no record arrives during the run.
 func simEnd() time.Time { return time.Now().Add(-10 * time.Minute).Truncate(time.Minute) }
 
-func serveChild(perDay, domains, days, rate int, latency, jitter time.Duration) {
+func serveChild(perDay, domains, days, rate int, latency, jitter time.Duration, order string) {
 	end := simEnd()
 	sim, err := livesim.New(livesim.Config{Seed: 1, NumDomains: domains, RecordsPerDay: perDay, DaysBack: days,
-		RateLimit: rate, Latency: latency, LatencyJitter: jitter, Now: func() time.Time { return end }})
+		RateLimit: rate, Latency: latency, LatencyJitter: jitter, Order: livesim.Order(order), Now: func() time.Time { return end }})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -94,7 +100,7 @@ func serveChild(perDay, domains, days, rate int, latency, jitter time.Duration) 
 	sim.Close()
 }
 
-func run(out io.Writer, perDay, domains, days int, rateLim float64, pageSize int, latency, jitter time.Duration) error {
+func run(out io.Writer, perDay, domains, days int, rateLim float64, pageSize int, latency, jitter time.Duration, order string, inFlight int) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 
@@ -104,7 +110,7 @@ func run(out io.Writer, perDay, domains, days int, rateLim float64, pageSize int
 		return err
 	}
 	cmd := exec.Command(self, "-records-per-day", strconv.Itoa(perDay), "-domains", strconv.Itoa(domains),
-		"-days", strconv.Itoa(days), "-rate", fmt.Sprint(rateLim), "-latency", latency.String(), "-jitter", jitter.String())
+		"-days", strconv.Itoa(days), "-rate", fmt.Sprint(rateLim), "-latency", latency.String(), "-jitter", jitter.String(), "-order", order)
 	cmd.Env = append(os.Environ(), childEnv+"=1")
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
@@ -139,8 +145,10 @@ func run(out io.Writer, perDay, domains, days int, rateLim float64, pageSize int
 	if err != nil {
 		return err
 	}
+	learned := extract.NewLearned(nil)
 	p, err := pipeline.New(pipeline.Config{Client: client, Store: store, Logger: zap.NewNop(), RunID: "bench",
-		PageSize: pageSize, PageConcurrency: pipeline.PageConcurrencyFor(rateLim), InitialLookback: time.Duration(days)*24*time.Hour + time.Hour})
+		PageSize: pageSize, PageConcurrency: pipeline.PageConcurrencyFor(rateLim), RateLimit: rateLim, Learned: learned,
+		MaxRecordsInFlight: inFlight, InitialLookback: time.Duration(days)*24*time.Hour + time.Hour})
 	if err != nil {
 		return err
 	}
@@ -184,7 +192,8 @@ func run(out io.Writer, perDay, domains, days int, rateLim float64, pageSize int
 	// While extracting: from the first request sent to the latest one (the run's tail is the
 	// last windows' merges, with no request left to send).
 	during := float64(requests-1) / last.Sub(first).Seconds()
-	fmt.Fprintf(out, "dataset:            %d records served, %d domains x %d days, page size %d, latency %v ± %v\n", total, domains, days, pageSize, latency, jitter)
+	fmt.Fprintf(out, "dataset:            %d records served, %d domains x %d days, page size %d, latency %v ± %v, order %s (learned: %s)\n",
+		total, domains, days, pageSize, latency, jitter, order, learned.Order())
 	fmt.Fprintf(out, "sync:               %d records archived in %.1fs\n", records, took.Seconds())
 	fmt.Fprintf(out, "requests/s:         %.2f of %.0f allowed while extracting (%.1f%%); %.2f over the whole run (%.1f%%)\n",
 		during, rateLim, 100*during/rateLim, achieved, 100*achieved/rateLim)

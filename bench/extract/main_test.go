@@ -18,8 +18,9 @@ func TestMain(m *testing.M) {
 		rate := flag.Float64("rate", 0, "")
 		latency := flag.Duration("latency", 0, "")
 		jitter := flag.Duration("jitter", 0, "")
+		order := flag.String("order", "stable", "")
 		flag.Parse()
-		serveChild(*perDay, *domains, *days, int(*rate), *latency, *jitter)
+		serveChild(*perDay, *domains, *days, int(*rate), *latency, *jitter, *order)
 		os.Exit(0)
 	}
 	os.Exit(m.Run())
@@ -27,10 +28,10 @@ func TestMain(m *testing.M) {
 
 func TestBenchmarkReportsEveryFigureOnATinyAccount(t *testing.T) {
 	var out bytes.Buffer
-	if err := run(&out, 300, 2, 1, 30, 100, 5*time.Millisecond, 2*time.Millisecond); err != nil {
+	if err := run(&out, 300, 2, 1, 30, 100, 5*time.Millisecond, 2*time.Millisecond, "shuffle", 0); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"requests/s:", "records/s into PG:", "requests spent:", "peak RSS:", "max_in_any_second="} {
+	for _, want := range []string{"requests/s:", "records/s into PG:", "requests spent:", "peak RSS:", "max_in_any_second=", "order shuffle (learned: not_sorted)"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())
 		}

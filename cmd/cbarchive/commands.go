@@ -47,6 +47,14 @@ func (c *SyncCmd) Run(e *env, s *Settings) error {
 	if err != nil {
 		return a.abort(e, err)
 	}
+	if len(trimAll(s.Domains)) == 0 {
+		// Domains that have history but that ListDomainDetail does not list (deleted ones).
+		unlisted, err := p.Discover(e.ctx, domains)
+		if err != nil {
+			return a.abort(e, err)
+		}
+		domains = append(domains, unlisted...)
+	}
 	res := p.Sync(e.ctx, domains)
 	return a.finish(e, res)
 }

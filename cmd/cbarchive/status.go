@@ -34,6 +34,8 @@ type DomainStatus struct {
 	LastError     string     `json:"last_error,omitempty"`
 	LastCause     string     `json:"last_error_cause,omitempty"`
 	ExpiryWarning string     `json:"expiry_warning,omitempty"`
+	// Unlisted: ListDomainDetail does not list the domain; it was found by account-wide counts.
+	Unlisted bool `json:"unlisted,omitempty"`
 }
 
 // Run prints the status.
@@ -95,6 +97,17 @@ func (c *StatusCmd) Run(e *env, s *Settings) error {
 	if r, ok := runs[load.CheckpointKey{Domain: runLevelDomain}]; ok && r.StartedAt.After(newestDomainRun) {
 		out = append(out, withRun(DomainStatus{}, r))
 	}
+	discovered, err := store.DiscoveredDomains(e.ctx)
+	if err != nil {
+		return err
+	}
+	unlisted := map[string]bool{}
+	for _, d := range discovered {
+		unlisted[d.Domain] = true
+	}
+	for i := range out {
+		out[i].Unlisted = unlisted[out[i].Domain]
+	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Domain != out[j].Domain {
 			return out[i].Domain < out[j].Domain
@@ -142,6 +155,10 @@ func (c *StatusCmd) Run(e *env, s *Settings) error {
 		if d.ExpiryWarning != "" {
 			fmt.Fprintf(e.stdout, "WARNING %s: %s\n", d.Domain, d.ExpiryWarning)
 		}
+	}
+	for _, d := range discovered {
+		fmt.Fprintf(e.stdout, "NOTE %s: not listed by ListDomainDetail, found by account-wide counts (first %s, last %s); archived like any domain\n",
+			d.Domain, d.FirstFoundAt.UTC().Format(time.RFC3339), d.LastFound.UTC().Format(time.RFC3339))
 	}
 	return nil
 }
