@@ -353,7 +353,8 @@ type WindowRead struct {
 	Rejects []callback.Record
 	// Gaps are the seconds of Window not archived; none of their records is in Records.
 	Gaps []Gap
-	// Density is the records per second the first query saw (0 when unknown).
+	// Density is the records per second the first query counted, when that count can be
+	// trusted; else the records per second of what was read (0 when nothing was).
 	Density float64
 }
 
@@ -382,6 +383,10 @@ func (r *Reader) Read(ctx context.Context, q Query, w Window, stats *Stats) (*Wi
 	out.Window.End = end
 	if err != nil {
 		return nil, err
+	}
+	if covered := end.Sub(w.Start).Seconds(); out.Density == 0 && covered > 0 {
+		// The first count was not trusted (it may be capped): the density is what was read.
+		out.Density = float64(len(out.Records)) / covered
 	}
 	return out, nil
 }
@@ -419,10 +424,10 @@ func (r *Reader) read(ctx context.Context, q Query, w Window, out *WindowRead, s
 			return w.Start, fmt.Errorf("window %s of %s: %w", w, q.Domain, err)
 		}
 		total := first.TotalCount
-		if top && out.Density == 0 {
+		trusted := r.cfg.Learned.trust(total, p)
+		if top && trusted && out.Density == 0 {
 			out.Density = float64(total) / w.QuerySpan().Seconds()
 		}
-		trusted := r.cfg.Learned.trust(total, p)
 		if trusted && total <= p {
 			if len(first.Records) != total {
 				// The count moved between counting and serving: read again.
