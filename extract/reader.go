@@ -316,7 +316,7 @@ func (r *Reader) Target() int {
 	p := r.cfg.PageSize
 	t := min(r.cfg.TargetPages*p, max(r.cfg.MaxWindowRecords/2, p))
 	if r.cfg.Learned.Order() == OrderUnsorted {
-		t = max(1, p*3/4)
+		t = max(1, p*4/5)
 	}
 	if c := r.cfg.Learned.Cap(); c > 0 {
 		t = min(t, max(1, c*8/10))
@@ -443,6 +443,10 @@ func (r *Reader) read(ctx context.Context, q Query, w Window, out *WindowRead, s
 			r.cfg.Learned.observeOrder(pagesOrder([]Page{first}))
 			r.keep(w, out, first.Records)
 			return w.End, nil
+		}
+		if r.cfg.Learned.Order() == OrderUnknown && pagesOrder([]Page{first}) == OrderUnsorted {
+			// The first page alone shows the answers are not sorted: no use reading more.
+			r.cfg.Learned.observeOrder(OrderUnsorted)
 		}
 		order := r.cfg.Learned.Order()
 		if !oneSecond && (!trusted || total > r.limit() || order == OrderUnsorted) {

@@ -2,6 +2,7 @@ package extract
 
 import (
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -120,10 +121,11 @@ func ceilSecond(t time.Time) time.Time {
 
 // Sizer chooses window spans from the record density it has observed, so that a window holds
 // about the reader's target: sparse ranges take one request per maximum span, dense days are
-// cut into windows small enough for one transaction each. It is used by one goroutine.
+// cut into windows small enough for one transaction each. Safe for concurrent use.
 type Sizer struct {
 	target  func() int
 	maxSpan func() time.Duration
+	mu      sync.Mutex
 	density float64 // records per second; 0 = unknown
 	known   bool
 }
@@ -134,19 +136,34 @@ func NewSizer(target func() int, maxSpan func() time.Duration) *Sizer {
 	return &Sizer{target: target, maxSpan: maxSpan}
 }
 
-// Observe records the density (records per second) a query saw.
+// Observe records the density (records per second) a window showed. The first observation is
+// taken as it is; later ones are averaged in (weight 0.4), so that one window's noise does not
+// size the next ones.
 func (s *Sizer) Observe(density float64) {
-	s.density, s.known = density, true
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.known {
+		s.density, s.known = density, true
+		return
+	}
+	s.density = 0.6*s.density + 0.4*density
 }
 
 // Known reports whether a density has been observed.
-func (s *Sizer) Known() bool { return s.known }
+func (s *Sizer) Known() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.known
+}
 
 // Next returns the end of the window that starts at start, at most end.
 func (s *Sizer) Next(start, end time.Time) time.Time {
 	span := s.maxSpan() - time.Second // the query adds one second (Window.Query)
-	if s.density > 0 {
-		want := float64(s.target()) / s.density
+	s.mu.Lock()
+	density := s.density
+	s.mu.Unlock()
+	if density > 0 {
+		want := float64(s.target()) / density
 		if d := time.Duration(want * float64(time.Second)); d < span {
 			span = max(d.Truncate(time.Second), time.Second)
 		}

@@ -21,7 +21,11 @@ func (p *Pipeline) Discover(ctx context.Context, listed []string) ([]string, err
 	r := extract.NewReader(extract.ReaderConfig{Source: p.cfg.Source, Learned: p.cfg.Learned, PageSize: p.cfg.PageSize,
 		Now: p.cfg.Now, Logger: p.log})
 	now := p.cfg.Now()
-	horizon := p.cfg.Learned.Horizon(now).Add(2 * time.Second).Truncate(time.Second)
+	// From the history limit (with the planning margin, and inside any shorter limit learned).
+	horizon := extract.Horizon(now).Add(time.Second)
+	if learned := p.cfg.Learned.Horizon(now).Add(2 * time.Second).Truncate(time.Second); learned.After(horizon) {
+		horizon = learned
+	}
 	end := now.Add(-p.cfg.Settle).Truncate(time.Second)
 	qf := p.cfg.Filter
 	qf.Statuses = nil

@@ -107,8 +107,8 @@ type Config struct {
 	// committing, over every domain and window; default 40,000. One window holds at most an
 	// eighth of it.
 	MaxRecordsInFlight int
-	// Lookahead is how many windows of one domain are read ahead of the one being committed;
-	// default 8.
+	// Lookahead is how many windows of one domain are read at once (the one to commit next and
+	// those after it); default 4.
 	Lookahead       int
 	Domains         int           // domains processed at once; default 16, at most Store.WindowSlots()
 	InitialLookback time.Duration // default 24h
@@ -169,7 +169,7 @@ func New(cfg Config) (*Pipeline, error) {
 	}
 	cfg.RateLimit = cmpOr(cfg.RateLimit, 30)
 	cfg.MaxRecordsInFlight = cmpOr(cfg.MaxRecordsInFlight, 40000)
-	cfg.Lookahead = cmpOr(cfg.Lookahead, 8)
+	cfg.Lookahead = cmpOr(cfg.Lookahead, 4)
 	cfg.InitialLookback = cmpOr(cfg.InitialLookback, 24*time.Hour)
 	cfg.Overlap = cmpOr(cfg.Overlap, 10*time.Minute)
 	cfg.Settle = cmpOr(cfg.Settle, 2*time.Minute)
@@ -506,6 +506,10 @@ func (p *Pipeline) readRange(ctx context.Context, st *domainRun, r extract.Range
 		go func() {
 			defer close(f.done)
 			f.res, f.err = st.reader.Read(fctx, st.query, w, &st.stats)
+			if f.err == nil && f.res.Density > 0 {
+				// The freshest density sizes the windows planned next.
+				st.sizer.Observe(f.res.Density)
+			}
 		}()
 		return f
 	}
@@ -535,23 +539,32 @@ func (p *Pipeline) readRange(ctx context.Context, st *domainRun, r extract.Range
 		if f.err != nil {
 			return f.err
 		}
-		if f.res.Density > 0 {
-			st.sizer.Observe(f.res.Density)
-		}
 		err := p.commit(ctx, st, f.res)
-		queue = queue[1:]
-		f.cancel()
-		p.mem.Release(f.weight)
 		if err != nil {
 			return err
 		}
-		if end := f.res.Window.End; end.Before(f.w.End) {
-			// The window was denser than planned and only a prefix was read: the windows
-			// planned after it are planned again from the density just seen.
-			drop(queue)
-			queue = nil
-			cursor = end
+		end := f.res.Window.End
+		if !end.Before(f.w.End) {
+			queue = queue[1:]
+			f.cancel()
+			p.mem.Release(f.weight)
+			continue
 		}
+		// The window was denser than planned and only a prefix was read. When the rest is
+		// about a window's worth, it is read next with the same memory weight; when it is
+		// much more (the density jumped), the windows planned after it are dropped and
+		// planned again from the density just seen.
+		f.cancel()
+		rest := extract.Window{Start: end, End: f.w.End}
+		if est := f.res.Density * rest.End.Sub(rest.Start).Seconds(); f.res.Density > 0 && est <= float64(2*st.reader.Target()) {
+			queue[0] = launch(rest, f.weight)
+			continue
+		}
+		queue = queue[1:]
+		p.mem.Release(f.weight)
+		drop(queue)
+		queue = nil
+		cursor = end
 	}
 }
 

@@ -50,8 +50,9 @@ func (c *SyncCmd) Run(e *env, s *Settings) error {
 	if len(trimAll(s.Domains)) == 0 {
 		// Domains that have history but that ListDomainDetail does not list (deleted ones).
 		unlisted, err := p.Discover(e.ctx, domains)
-		if err != nil {
-			return a.abort(e, err)
+		if err != nil && e.ctx.Err() == nil {
+			// The listed domains are archived anyway; the next run looks again.
+			a.log.Warn("could not look for domains that ListDomainDetail does not list; archiving the listed ones", zap.Error(err))
 		}
 		domains = append(domains, unlisted...)
 	}
