@@ -108,7 +108,8 @@ type Config struct {
 	// eighth of it.
 	MaxRecordsInFlight int
 	// Lookahead is how many windows of one domain are read at once (the one to commit next and
-	// those after it); default 4.
+	// those after it); default 4. Up to 4 × Lookahead windows may wait, read, for their turn
+	// to commit (within the memory budget).
 	Lookahead       int
 	Domains         int           // domains processed at once; default 16, at most Store.WindowSlots()
 	InitialLookback time.Duration // default 24h
@@ -500,10 +501,18 @@ func (p *Pipeline) readRange(ctx context.Context, st *domainRun, r extract.Range
 		}
 	}
 	defer func() { drop(queue) }()
+	// wake is signalled whenever a read ends, so that another can start at once.
+	wake := make(chan struct{}, 1)
 	launch := func(w extract.Window, weight int64) *future {
 		fctx, cancel := context.WithCancel(ctx)
 		f := &future{w: w, weight: weight, cancel: cancel, done: make(chan struct{})}
 		go func() {
+			defer func() {
+				select {
+				case wake <- struct{}{}:
+				default:
+				}
+			}()
 			defer close(f.done)
 			f.res, f.err = st.reader.Read(fctx, st.query, w, &st.stats)
 			if f.err == nil && f.res.Density > 0 {
@@ -518,7 +527,7 @@ func (p *Pipeline) readRange(ctx context.Context, st *domainRun, r extract.Range
 		// Read ahead while the memory budget allows; the first window (the next to commit)
 		// waits for its share, the others only take what is free. Until a window has shown
 		// the density, only one is read.
-		for cursor.Before(r.End) && len(queue) < p.cfg.Lookahead && (len(queue) == 0 || st.sizer.Known()) {
+		for cursor.Before(r.End) && reading(queue) < p.cfg.Lookahead && len(queue) < 4*p.cfg.Lookahead && (len(queue) == 0 || st.sizer.Known()) {
 			weight := st.reader.Weight()
 			if len(queue) == 0 {
 				if err := p.mem.Acquire(ctx, weight); err != nil {
@@ -535,14 +544,39 @@ func (p *Pipeline) readRange(ctx context.Context, st *domainRun, r extract.Range
 			return nil
 		}
 		f := queue[0]
-		<-f.done
+		select {
+		case <-f.done:
+		case <-wake:
+			continue // a read ended: start another
+		}
 		if f.err != nil {
 			return f.err
 		}
-		err := p.commit(ctx, st, f.res)
+		// Windows read whole right after it, and already read, commit with it in one
+		// transaction (fewer, larger commits), up to a window's worth of records.
+		batch := 1
+		for batch < len(queue) && batch < 4*p.cfg.Lookahead {
+			prev, next := queue[batch-1], queue[batch]
+			if prev.res.Window.End.Before(prev.w.End) || !isDone(next) || next.err != nil ||
+				len(next.res.Records)+batchRecords(queue[:batch]) > p.maxWindowRecords() {
+				break
+			}
+			batch++
+		}
+		wr := f.res
+		if batch > 1 {
+			wr = merged(queue[:batch])
+		}
+		err := p.commit(ctx, st, wr)
 		if err != nil {
 			return err
 		}
+		for _, g := range queue[:batch-1] {
+			g.cancel()
+			p.mem.Release(g.weight)
+		}
+		queue = queue[batch-1:]
+		f = queue[0]
 		end := f.res.Window.End
 		if !end.Before(f.w.End) {
 			queue = queue[1:]
@@ -566,6 +600,47 @@ func (p *Pipeline) readRange(ctx context.Context, st *domainRun, r extract.Range
 		queue = nil
 		cursor = end
 	}
+}
+
+func isDone(f *future) bool {
+	select {
+	case <-f.done:
+		return true
+	default:
+		return false
+	}
+}
+
+func batchRecords(fs []*future) int {
+	n := 0
+	for _, f := range fs {
+		n += len(f.res.Records)
+	}
+	return n
+}
+
+// merged is the read of consecutive windows as one: each but the last read whole.
+func merged(fs []*future) *extract.WindowRead {
+	out := &extract.WindowRead{Window: extract.Window{Start: fs[0].res.Window.Start, End: fs[len(fs)-1].res.Window.End}}
+	for _, f := range fs {
+		out.Records = append(out.Records, f.res.Records...)
+		out.Rejects = append(out.Rejects, f.res.Rejects...)
+		out.Gaps = append(out.Gaps, f.res.Gaps...)
+	}
+	return out
+}
+
+// reading counts the windows of queue still being read.
+func reading(queue []*future) int {
+	n := 0
+	for _, f := range queue {
+		select {
+		case <-f.done:
+		default:
+			n++
+		}
+	}
+	return n
 }
 
 // maxCommitAttempts is how often a window's transaction is tried when the database fails in a
