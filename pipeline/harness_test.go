@@ -145,11 +145,11 @@ func (h *harness) assertExactUpToWatermarks() {
 	archivetest.AssertExactUpToWatermarks(h.t, h.dbURL, h.sim)
 }
 
-// xmins returns each row's xmin by key, to prove rows were not written.
+// xmins returns each row's xmin and xmax by key: a re-read that writes nothing leaves both.
 func (h *harness) xmins() map[string]string {
 	h.t.Helper()
 	rows, err := h.store.Pool().Query(context.Background(),
-		`SELECT domain || '|' || callback_time::text || '|' || identity_hash::text || '|' || ordinal, xmin::text FROM callback_store`)
+		`SELECT domain || '|' || callback_time::text || '|' || identity_hash::text || '|' || ordinal, xmin::text || '/' || xmax::text FROM callback_store`)
 	if err != nil {
 		h.t.Fatal(err)
 	}
