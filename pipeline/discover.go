@@ -27,8 +27,7 @@ func (p *Pipeline) Discover(ctx context.Context, listed []string) ([]string, err
 		horizon = learned
 	}
 	end := now.Add(-p.cfg.Settle).Truncate(time.Second)
-	qf := p.cfg.Filter
-	qf.Statuses = nil
+	qf := p.cfg.Filter.Queried()
 	var stats extract.Stats
 	known := append([]string(nil), listed...)
 	var found []string

@@ -58,11 +58,11 @@ type fakeSink struct {
 	mark    time.Time
 }
 
-func (s *fakeSink) TryLock(context.Context, load.CheckpointKey) (func(), bool, error) {
-	return func() {}, true, nil
+func (s *fakeSink) TryLock(context.Context, load.CheckpointKey, string) (*load.Lease, bool, error) {
+	return nil, true, nil // a nil lease is always held
 }
-func (s *fakeSink) Lock(context.Context, load.CheckpointKey, time.Duration) (func(), error) {
-	return func() {}, nil
+func (s *fakeSink) Lock(context.Context, load.CheckpointKey, string, time.Duration) (*load.Lease, error) {
+	return nil, nil
 }
 func (s *fakeSink) Checkpoint(context.Context, load.CheckpointKey) (load.Checkpoint, bool, error) {
 	return load.Checkpoint{}, false, nil
