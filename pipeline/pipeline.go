@@ -143,9 +143,10 @@ type WindowEvent struct {
 
 // Pipeline runs syncs and backfills.
 type Pipeline struct {
-	cfg Config
-	log *zap.Logger
-	mem *semaphore.Weighted // records in flight, process-wide
+	cfg     Config
+	log     *zap.Logger
+	mem     *semaphore.Weighted // records in flight, process-wide
+	memSize int64
 }
 
 // New returns a Pipeline for cfg.
@@ -185,9 +186,10 @@ func New(cfg Config) (*Pipeline, error) {
 		cfg.Learned = extract.NewLearned(cfg.Logger)
 	}
 	p := &Pipeline{cfg: cfg, log: cfg.Logger}
-	// A window's memory weight (extract.Reader.Weight) is at most 2 × MaxWindowRecords + 2
-	// pages: make sure the budget holds one window.
-	p.mem = semaphore.NewWeighted(int64(max(cfg.MaxRecordsInFlight, 2*p.maxWindowRecords()+2*cfg.PageSize)))
+	// A window's memory weight (extract.Reader.Weight) is at most 1.5 × max(MaxWindowRecords,
+	// 2 pages) + 2 pages: make sure the budget holds one window.
+	p.memSize = int64(max(cfg.MaxRecordsInFlight, 3*max(p.maxWindowRecords(), 2*cfg.PageSize)/2+2*cfg.PageSize))
+	p.mem = semaphore.NewWeighted(p.memSize)
 	return p, nil
 }
 
@@ -528,7 +530,7 @@ func (p *Pipeline) readRange(ctx context.Context, st *domainRun, r extract.Range
 		// waits for its share, the others only take what is free. Until a window has shown
 		// the density, only one is read.
 		for cursor.Before(r.End) && reading(queue) < p.cfg.Lookahead && len(queue) < 4*p.cfg.Lookahead && (len(queue) == 0 || st.sizer.Known()) {
-			weight := st.reader.Weight()
+			weight := min(st.reader.Weight(), p.memSize)
 			if len(queue) == 0 {
 				if err := p.mem.Acquire(ctx, weight); err != nil {
 					return err
