@@ -36,6 +36,15 @@ type DomainStatus struct {
 	ExpiryWarning string     `json:"expiry_warning,omitempty"`
 	// Unlisted: ListDomainDetail does not list the domain; it was found by account-wide counts.
 	Unlisted bool `json:"unlisted,omitempty"`
+	// Gaps are the ranges of the (domain, filter) that could not be archived (sync_gaps).
+	Gaps []GapStatus `json:"gaps,omitempty"`
+}
+
+// GapStatus is a row of sync_gaps as `status` shows it.
+type GapStatus struct {
+	Start  string `json:"start"`
+	End    string `json:"end"`
+	Reason string `json:"reason"`
 }
 
 // Run prints the status.
@@ -105,8 +114,17 @@ func (c *StatusCmd) Run(e *env, s *Settings) error {
 	for _, d := range discovered {
 		unlisted[d.Domain] = true
 	}
+	gaps, err := store.Gaps(e.ctx)
+	if err != nil {
+		return err
+	}
+	byKey := map[load.CheckpointKey][]GapStatus{}
+	for _, g := range gaps {
+		byKey[g.CheckpointKey] = append(byKey[g.CheckpointKey], GapStatus{Start: g.Start.Format(time.RFC3339), End: g.End.Format(time.RFC3339), Reason: g.Reason})
+	}
 	for i := range out {
 		out[i].Unlisted = unlisted[out[i].Domain]
+		out[i].Gaps = byKey[load.CheckpointKey{Domain: out[i].Domain, FilterKey: out[i].Filter}]
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Domain != out[j].Domain {
@@ -154,6 +172,11 @@ func (c *StatusCmd) Run(e *env, s *Settings) error {
 	for _, d := range out {
 		if d.ExpiryWarning != "" {
 			fmt.Fprintf(e.stdout, "WARNING %s: %s\n", d.Domain, d.ExpiryWarning)
+		}
+	}
+	for _, d := range out {
+		for _, g := range d.Gaps {
+			fmt.Fprintf(e.stdout, "GAP %s %s..%s: %s\n", d.Domain, g.Start, g.End, g.Reason)
 		}
 	}
 	for _, d := range discovered {

@@ -135,3 +135,41 @@ func TestADomainThatFailsBeforeItsRunStartsIsRecorded(t *testing.T) {
 		t.Errorf("status does not show the failed domain:\n%s", st.all())
 	}
 }
+
+// Ranges that could not be archived (sync_gaps) and domains found by account-wide counts
+// (discovered_domains) are shown by status, in the table's notes and in --json.
+func TestStatusShowsGapsAndUnlistedDomains(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, livesim.Config{Seed: 1, Domains: []string{"live1.example.com"}, UnlistedDomains: []string{"gone.example.com"},
+		RecordsPerDay: 50, DaysBack: 2}, true)
+	if res := w.run(nil, "sync"); res.code != 0 {
+		t.Fatalf("sync: exit %d\n%s", res.code, res.all())
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, w.dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `INSERT INTO sync_gaps (domain, filter_key, gap_start, gap_end, reason, run_id)
+		VALUES ('live1.example.com', '', '2026-01-02T03:04:05Z', '2026-01-02T03:04:06Z', 'a dense second', 'r1')`); err != nil {
+		t.Fatal(err)
+	}
+	table := w.run(nil, "status")
+	if !strings.Contains(table.stdout, "GAP live1.example.com 2026-01-02T03:04:05Z..2026-01-02T03:04:06Z: a dense second") ||
+		!strings.Contains(table.stdout, "NOTE gone.example.com: not listed by ListDomainDetail") {
+		t.Errorf("status:\n%s", table.all())
+	}
+	var statuses []DomainStatus
+	if err := json.Unmarshal([]byte(w.run(nil, "status", "--json").stdout), &statuses); err != nil {
+		t.Fatal(err)
+	}
+	var sawGap, sawUnlisted bool
+	for _, d := range statuses {
+		sawGap = sawGap || (d.Domain == "live1.example.com" && len(d.Gaps) == 1 && d.Gaps[0].Reason == "a dense second")
+		sawUnlisted = sawUnlisted || (d.Domain == "gone.example.com" && d.Unlisted && d.Watermark != nil)
+	}
+	if !sawGap || !sawUnlisted {
+		t.Errorf("status --json: %+v", statuses)
+	}
+}
