@@ -62,6 +62,7 @@ type opts struct {
 	now       func() time.Time
 	reconcile bool
 	sends     *sendLog // records when each request was written; default: not recorded
+	inFlight  int      // MaxRecordsInFlight; 0: the default
 }
 
 func (h *harness) pipeline(o opts) *Pipeline {
@@ -94,7 +95,7 @@ func (h *harness) pipeline(o opts) *Pipeline {
 		Client: client, Store: h.store, Logger: log, RunID: runID,
 		Filter: o.filter, PageSize: o.pageSize, TargetPages: o.targetPgs,
 		InitialLookback: o.lookback, Overlap: o.overlap, Settle: o.settle, OnWindow: o.onWindow, OnPage: o.onPage, Now: o.now,
-		Reconcile: o.reconcile,
+		Reconcile: o.reconcile, MaxRecordsInFlight: o.inFlight,
 	})
 	if err != nil {
 		h.t.Fatal(err)

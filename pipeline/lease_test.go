@@ -53,7 +53,8 @@ func TestKilledConnectionsDoNotLoseTheLease(t *testing.T) {
 	h := newHarness(t, livesim.Config{Seed: 13, Domains: []string{"kill.example.com"}, RecordsPerDay: 2000, DaysBack: 1,
 		Now: func() time.Time { return end }})
 	var windows atomic.Int32
-	o := opts{lookback: 25 * time.Hour, pageSize: 100, targetPgs: 3, maxTries: 10, onWindow: func(WindowEvent) {
+	// A small memory budget keeps windows (and commits) to about a page each.
+	o := opts{lookback: 25 * time.Hour, pageSize: 100, targetPgs: 3, maxTries: 10, inFlight: 800, onWindow: func(WindowEvent) {
 		if windows.Add(1) != 2 {
 			return
 		}
