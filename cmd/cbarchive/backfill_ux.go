@@ -33,7 +33,7 @@ func dryRun(e *env, s *Settings, plan extract.Plan, flag []string) error {
 	if err != nil {
 		return err
 	}
-	domains, err := resolveDomains(e.ctx, client, log, s, flag, "--domain")
+	domains, err := resolveDomains(e.ctx, client, store, log, s, flag, "--domain")
 	if err != nil {
 		return err
 	}

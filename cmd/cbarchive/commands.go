@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -244,14 +245,15 @@ func openStore(e *env, s *Settings) (*load.Store, error) {
 }
 
 // domains returns the domains a run covers: the flag's, else the setting's, else every
-// domain of the account (ListDomainDetail). Named domains the account does not list are
-// refused unless --allow-unknown-domains says they are meant.
+// domain of the account (ListDomainDetail). Named domains are refused unless the account
+// lists them, a run found them by account-wide counts (discovered_domains), or
+// --allow-unknown-domains says they are meant.
 func (a *archive) domains(ctx context.Context, s *Settings, flag []string, flagName string) ([]string, error) {
-	return resolveDomains(ctx, a.client, a.log, s, flag, flagName)
+	return resolveDomains(ctx, a.client, a.store, a.log, s, flag, flagName)
 }
 
-// resolveDomains is archive.domains for any client.
-func resolveDomains(ctx context.Context, client *extract.Client, log *zap.Logger, s *Settings, flag []string, flagName string) ([]string, error) {
+// resolveDomains is archive.domains for any client and store.
+func resolveDomains(ctx context.Context, client *extract.Client, store *load.Store, log *zap.Logger, s *Settings, flag []string, flagName string) ([]string, error) {
 	named, source := trimAll(flag), flagName
 	if len(named) == 0 {
 		named, source = trimAll(s.Domains), "CBARCHIVE_DOMAINS (--domains)"
@@ -280,6 +282,18 @@ func resolveDomains(ctx context.Context, client *extract.Client, log *zap.Logger
 		if !isKnown[d] {
 			unknown = append(unknown, d)
 		}
+	}
+	if len(unknown) > 0 {
+		// Domains found by account-wide counts hold records ListDomainDetail does not list:
+		// they are known too.
+		found, err := store.DiscoveredDomains(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("check named domains against discovered_domains: %w", err)
+		}
+		for _, d := range found {
+			isKnown[d.Domain] = true
+		}
+		unknown = slices.DeleteFunc(unknown, func(d string) bool { return isKnown[d] })
 	}
 	if len(unknown) > 0 {
 		list := strings.Join(known, ", ")

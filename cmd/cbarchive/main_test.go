@@ -23,6 +23,7 @@ import (
 	"github.com/cbarchive/cbarchive/internal/pgtest"
 	"github.com/cbarchive/cbarchive/internal/poll"
 	"github.com/cbarchive/cbarchive/livesim"
+	"github.com/cbarchive/cbarchive/load"
 )
 
 // binary is the cbarchive built once for these tests.
@@ -597,6 +598,23 @@ func TestADomainTheAccountDoesNotListIsRefusedUnlessMeant(t *testing.T) {
 	}
 	if n := countRuns(t, w.dbURL, "domain = 'liev1.example.com'"); n != 0 {
 		t.Errorf("a refused domain has %d sync_runs rows", n)
+	}
+	// A domain a run found by account-wide counts (discovered_domains) is known, listed or not.
+	store, err := load.Open(context.Background(), w.dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	if err := store.RecordDiscovered(context.Background(), "found.example.com", "r1"); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"backfill", "--start", start, "--end", end, "--domain", "found.example.com", "--dry-run"},
+		{"verify", "--start", start, "--end", end, "--domain", "found.example.com"},
+	} {
+		if res := w.run(nil, args...); res.code != 0 {
+			t.Errorf("%v of a domain in discovered_domains: exit %d, want 0\n%s", args, res.code, res.all())
+		}
 	}
 	before := len(w.sim.Requests())
 	res := w.run(nil, "backfill", "--start", start, "--end", end, "--domain", "gone.example.com", "--allow-unknown-domains")

@@ -152,3 +152,35 @@ func TestCompareContent(t *testing.T) {
 		})
 	}
 }
+
+// A second the reader cannot prove complete (more records than a page, answers shuffled and
+// capped) is reported and fails verify --content, even though the archive holds it exactly.
+func TestVerifyContentReportsADenseSecond(t *testing.T) {
+	t.Parallel()
+	end := time.Now().Add(-5 * time.Minute).Truncate(time.Second)
+	const d = "x.example.com"
+	w := newWorld(t, livesim.Config{Seed: 32, Domains: []string{d}, RecordsPerDay: 200, DaysBack: 1,
+		Now: func() time.Time { return end }}, true)
+	from, to := end.Add(-6*time.Hour), end.Add(-2*time.Hour)
+	dense := from.Add(time.Hour)
+	w.sim.AddBurst(d, dense, 1500)
+	if res := w.run(nil, "sync", "--initial-lookback", "10h"); res.code != 0 {
+		t.Fatalf("sync: exit %d\n%s", res.code, res.all())
+	}
+	if err := w.sim.SetOrder(livesim.OrderShuffle); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.sim.SetResultCap(1000); err != nil {
+		t.Fatal(err)
+	}
+	res := w.run(nil, "verify", "--content", "--start", from.UTC().Format(time.RFC3339), "--end", to.UTC().Format(time.RFC3339))
+	for _, want := range []string{"1 second(s) not read provably complete, first [" + dense.UTC().Format(time.RFC3339),
+		"1 second(s) could not be read provably complete"} {
+		if !strings.Contains(res.stdout, want) {
+			t.Errorf("verify --content does not say %q", want)
+		}
+	}
+	if res.code != 1 || t.Failed() {
+		t.Fatalf("verify --content over a dense second: exit %d, want 1\n%s", res.code, res.all())
+	}
+}

@@ -28,6 +28,8 @@ const maxExamples = 5
 func verifyContent(e *env, s *Settings, a *archive, domains []string, start, end time.Time) error {
 	filter := s.filter()
 	qf := extract.Filter{App: filter.App, Stream: filter.Stream, EventTypes: filter.EventTypes}
+	reader := extract.NewReader(extract.ReaderConfig{Source: a.client, Learned: extract.NewLearned(a.log),
+		PageSize: verifyPageSize, Logger: a.log})
 	tw := tabwriter.NewWriter(e.stdout, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "DOMAIN\tDAY\tAPI\tARCHIVE\tMISSING\tEXTRA\tCHANGED\tRESULT")
 	var total contentDiff
@@ -46,7 +48,7 @@ func verifyContent(e *env, s *Settings, a *archive, domains []string, start, end
 			if from.Before(qs) {
 				from = from.Add(time.Second)
 			}
-			rd, err := readProvably(e.ctx, a.client, extract.Query{Domain: d, Filter: qf}, from, to)
+			rd, err := readProvably(e.ctx, reader, extract.Query{Domain: d, Filter: qf}, from, to)
 			if err != nil {
 				return a.abort(e, fmt.Errorf("verify --content %s %s: %w", d, day.Format(time.DateOnly), err))
 			}
@@ -64,9 +66,13 @@ func verifyContent(e *env, s *Settings, a *archive, domains []string, start, end
 				result = "DIFFERENT"
 			}
 			if len(rd.unproven) > 0 {
-				unproven += len(rd.unproven)
-				result += fmt.Sprintf("; %d second(s) not provable (a page or more in one second), first at %s",
-					len(rd.unproven), rd.unproven[0].Start.UTC().Format(time.RFC3339))
+				secs := 0
+				for _, g := range rd.unproven {
+					secs += int(g.Window.End.Sub(g.Window.Start) / time.Second)
+				}
+				unproven += secs
+				result += fmt.Sprintf("; %d second(s) not read provably complete, first %s: %s",
+					secs, rd.unproven[0].Window, rd.unproven[0].Reason)
 			}
 			total = total.add(diff)
 			for _, x := range diff.examples {
@@ -119,71 +125,41 @@ func countKind(examples []string, kind string) int {
 type provenRead struct {
 	rows     []load.ContentRow // every record of the range, Ordinal -1
 	rejects  int               // records the archive cannot hold (unparseable time and the like)
-	unproven []extract.Range   // one-second windows that hold a page or more: not read
+	unproven []extract.Gap     // parts that could not be read provably complete, and why
 }
 
-// readProvably reads the half-open range [from, to) of whole seconds in windows it can prove
-// complete whatever order the API answers in: a window [S, E) is read with the query
-// StartTime = S − 1s, EndTime = E (so every second of it lies strictly inside the query,
-// whether or not the API includes the query's ends), keeping the records with S <= time < E,
-// and only from one page holding fewer records than a page and exactly TotalCount of them.
-// Any other answer splits the window by time; a one-second window that still holds a page or
-// more is reported in unproven.
-func readProvably(ctx context.Context, client *extract.Client, q extract.Query, from, to time.Time) (provenRead, error) {
+// readProvably reads the half-open range [from, to) of whole seconds through the archive's
+// own reader (extract.Reader: the same windows, the same proof of completeness whatever order
+// and caps the API answers with, the same narrowing of refused queries as sync and backfill).
+// What it cannot prove (a second holding a page or more of records, a range past the API's
+// history) comes back in unproven.
+func readProvably(ctx context.Context, reader *extract.Reader, q extract.Query, from, to time.Time) (provenRead, error) {
 	var out provenRead
-	var read func(s, e time.Time) error
-	read = func(s, e time.Time) error {
-		qq := q
-		qq.Start, qq.End, qq.PageNum, qq.PageSize = s.Add(-time.Second), e, 1, verifyPageSize
-		if qq.Start.Before(extract.Horizon(time.Now())) {
-			qq.Start = s // at the history's edge: the API's StartTime must be inclusive here
+	var stats extract.Stats
+	for cur := from; cur.Before(to); {
+		wr, err := reader.Read(ctx, q, extract.NewWindow(cur, to), &stats)
+		if err != nil {
+			return out, err
 		}
-		total := 0
-		for attempt := 1; attempt <= 3; attempt++ {
-			pg, err := client.Describe(ctx, qq, nil)
+		if !wr.Window.End.After(cur) {
+			return out, fmt.Errorf("read %s..%s: the reader made no progress at %s", from.UTC().Format(time.RFC3339),
+				to.UTC().Format(time.RFC3339), cur.UTC().Format(time.RFC3339))
+		}
+		for i := range wr.Records {
+			row, err := transform.Normalize(wr.Records[i])
 			if err != nil {
-				return fmt.Errorf("read %s..%s: %w", s.UTC().Format(time.RFC3339), e.UTC().Format(time.RFC3339), err)
+				out.rejects++
+				continue
 			}
-			total = pg.TotalCount
-			if pg.TotalCount >= verifyPageSize {
-				break
-			}
-			if len(pg.Records) == pg.TotalCount {
-				for i := range pg.Records {
-					row, err := transform.Normalize(pg.Records[i])
-					if err != nil {
-						// Placed by the API at a time the archive cannot parse: kept in
-						// callback_rejects, not compared.
-						out.rejects++
-						continue
-					}
-					if row.CallbackTime.Before(s) || !row.CallbackTime.Before(e) {
-						continue
-					}
-					out.rows = append(out.rows, load.ContentRow{CallbackTime: row.CallbackTime, App: row.App, Stream: row.Stream,
-						EventType: row.EventType, Status: row.Status, ResponseCode: row.ResponseCode,
-						IdentityHash: row.IdentityHash, Ordinal: -1, ContentHash: row.ContentHash})
-				}
-				return nil
-			}
-			// Fewer or more records than TotalCount: the window moved while it was read.
+			out.rows = append(out.rows, load.ContentRow{CallbackTime: row.CallbackTime, App: row.App, Stream: row.Stream,
+				EventType: row.EventType, Status: row.Status, ResponseCode: row.ResponseCode,
+				IdentityHash: row.IdentityHash, Ordinal: -1, ContentHash: row.ContentHash})
 		}
-		secs := int(e.Sub(s) / time.Second)
-		if secs < 2 {
-			out.unproven = append(out.unproven, extract.Range{Start: s, End: e})
-			return nil
-		}
-		parts := min(secs, max(2, (total+verifyPageSize/2-1)/(verifyPageSize/2)))
-		for i := range parts {
-			ps := s.Add(time.Duration(secs*i/parts) * time.Second)
-			pe := s.Add(time.Duration(secs*(i+1)/parts) * time.Second)
-			if err := read(ps, pe); err != nil {
-				return err
-			}
-		}
-		return nil
+		out.rejects += len(wr.Rejects)
+		out.unproven = append(out.unproven, wr.Gaps...)
+		cur = wr.Window.End
 	}
-	return out, read(from, to)
+	return out, nil
 }
 
 // contentDiff counts the differences of one comparison, with examples.
