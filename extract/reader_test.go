@@ -513,3 +513,29 @@ func TestDiscoverFindsDomainsOnlyTheAccountWideCountShows(t *testing.T) {
 		}
 	}
 }
+
+// TestARecordDeletedWhileReadingIsReadAgain: one record per second, so no second straddles a
+// page boundary and only the page checks (TotalCount and records per page) can see that page 2
+// moved up by one after a record of page 1 went away.
+func TestARecordDeletedWhileReadingIsReadAgain(t *testing.T) {
+	t.Parallel()
+	f := newFake("stable")
+	for i := range 150 {
+		f.add(t0.Add(time.Duration(i)*time.Second), fmt.Sprintf("s%d", i), "{}")
+	}
+	deleted := false
+	f.onPage = func(f *fakeAPI, q Query) {
+		if q.PageNum == 2 && !deleted {
+			deleted = true
+			f.recs, f.ats = f.recs[1:], f.ats[1:]
+		}
+	}
+	r := newTestReader(f, 100)
+	got, gaps := readAll(t, r, t0, t0.Add(time.Hour))
+	if len(got) != 149 || len(gaps) != 0 {
+		t.Fatalf("read %d records with gaps %v, want the 149 left and no gap", len(got), gaps)
+	}
+	if missing, extra := sameMultiset(got, f.truth(t0, t0.Add(time.Hour))); missing != 0 || extra != 0 {
+		t.Errorf("%d missing, %d extra", missing, extra)
+	}
+}
