@@ -38,7 +38,7 @@ func parseGateway(s string) (gateway, error) {
 	if strings.TrimSpace(s) == "" {
 		return gateway{}, fmt.Errorf("pushgateway URL is empty: %s", wantForm)
 	}
-	if _, _, ok := splitScheme(s); !ok {
+	if _, _, ok := redact.SplitScheme(s); !ok {
 		return gateway{}, bad("has no scheme")
 	}
 	u, err := url.Parse(s)
@@ -71,20 +71,4 @@ func parseGateway(s string) (gateway, error) {
 	u.User = nil
 	g.base = strings.TrimSuffix(u.String(), "/")
 	return g, nil
-}
-
-// splitScheme splits "scheme://rest". ok is false when s has no "://" after a valid scheme name
-// (a letter, then letters, digits, '+', '-' or '.').
-func splitScheme(s string) (scheme, rest string, ok bool) {
-	i := strings.Index(s, "://")
-	if i <= 0 {
-		return "", s, false
-	}
-	for j, c := range s[:i] {
-		letter := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
-		if !letter && (j == 0 || !('0' <= c && c <= '9' || c == '+' || c == '-' || c == '.')) {
-			return "", s, false
-		}
-	}
-	return s[:i], s[i+3:], true
 }

@@ -119,9 +119,9 @@ func URL(s string) string {
 	return Text(s, p)
 }
 
-// splitScheme splits "scheme://rest". ok is false when s has no "://" after a valid scheme name
+// SplitScheme splits "scheme://rest". ok is false when s has no "://" after a valid scheme name
 // (a letter, then letters, digits, '+', '-' or '.').
-func splitScheme(s string) (scheme, rest string, ok bool) {
+func SplitScheme(s string) (scheme, rest string, ok bool) {
 	i := strings.Index(s, "://")
 	if i <= 0 {
 		return "", s, false
@@ -140,7 +140,7 @@ func splitScheme(s string) (scheme, rest string, ok bool) {
 // much (a port, a path) rather than too little.
 func userinfoBounds(s string) (start, end int, ok bool) {
 	offset := 0
-	if scheme, _, found := splitScheme(s); found {
+	if scheme, _, found := SplitScheme(s); found {
 		offset = len(scheme) + 3
 	}
 	rest := s[offset:]
