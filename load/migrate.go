@@ -89,7 +89,7 @@ func Migrate(ctx context.Context, databaseURL string, direction string, w io.Wri
 			if m.State == goose.StateApplied {
 				applied = "applied " + m.AppliedAt.UTC().Format("2006-01-02T15:04:05Z")
 			}
-			fmt.Fprintf(w, "%-28s %s\n", m.Source.Path, applied)
+			fmt.Fprintf(w, "%-28s %s\n", sourceName(m.Source), applied)
 		}
 	}
 	return nil
@@ -117,8 +117,24 @@ func printResults(w io.Writer, res []*goose.MigrationResult) {
 		if r == nil {
 			continue
 		}
+		if r.Source != nil && r.Source.Path == "" {
+			named := *r.Source
+			named.Path = sourceName(r.Source)
+			shown := *r
+			shown.Source = &named
+			r = &shown
+		}
 		fmt.Fprintln(w, r.String())
 	}
+}
+
+// sourceName names a migration in reports: its file, or for a Go migration (which has none) its
+// version, so that no line reads "." where a name belongs.
+func sourceName(s *goose.Source) string {
+	if s.Path != "" {
+		return s.Path
+	}
+	return fmt.Sprintf("%05d_go_migration", s.Version)
 }
 
 // embeddedVersions lists the versions of the embedded migrations, ascending.
