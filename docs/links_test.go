@@ -195,7 +195,7 @@ func TestTheLinkCheckerCatchesBadLinks(t *testing.T) {
 		{"README.md", "docs/reference.md", false},
 		{"README.md", "docs/reference.md#settings", false},
 		{"README.md", "docs/reference.md#no-such-heading", true},
-		{"README.md", "../shared/" + "CONTRACT.md", true},
+		{"README.md", "../" + "shared/" + "CONTRACT.md", true},
 		{"deploy/README.md", "../docs/reference.md#exit-codes", false},
 		{"deploy/README.md", "k8s/cronjob.yaml", false},
 		{"deploy/README.md", "k8s/missing.yaml", true},
