@@ -984,26 +984,30 @@ func (r *Reader) narrow(ctx context.Context, q Query, w Window, out *WindowRead,
 	}
 	// A limit of whole days, counted from now, is the likeliest: try just inside and just
 	// outside it before bisecting.
+	// narrow probes t and moves the bound it proves: hi when t's query is accepted, else lo.
+	narrow := func(t time.Time) (bool, error) {
+		ok, err := accepted(t)
+		if err != nil {
+			return false, fmt.Errorf("window %s of %s: %w", w, q.Domain, err)
+		}
+		if ok {
+			hi = t
+		} else {
+			lo = t
+		}
+		return ok, nil
+	}
 	if k := now.Sub(lo) / day; k > 0 {
 		edge := now.Add(-k * day).Truncate(time.Second).Add(2 * time.Second) // its query starts 1s inside
 		if edge.After(lo) && edge.Before(hi) {
-			ok, err := accepted(edge)
+			ok, err := narrow(edge)
 			if err != nil {
-				return false, fmt.Errorf("window %s of %s: %w", w, q.Domain, err)
+				return false, err
 			}
-			if ok {
-				hi = edge
-				if before := edge.Add(-time.Minute); before.After(lo) {
-					if ok, err = accepted(before); err != nil {
-						return false, fmt.Errorf("window %s of %s: %w", w, q.Domain, err)
-					} else if ok {
-						hi = before
-					} else {
-						lo = before
-					}
+			if before := edge.Add(-time.Minute); ok && before.After(lo) {
+				if _, err := narrow(before); err != nil {
+					return false, err
 				}
-			} else {
-				lo = edge
 			}
 		}
 	}
@@ -1023,38 +1027,18 @@ func (r *Reader) narrow(ctx context.Context, q Query, w Window, out *WindowRead,
 		if n < 1 {
 			break
 		}
-		mid := first.Add(time.Duration(n/2) * time.Hour)
-		ok, err := accepted(mid)
-		if err != nil {
-			return false, fmt.Errorf("window %s of %s: %w", w, q.Domain, err)
-		}
-		if ok {
-			hi = mid
-		} else {
-			lo = mid
+		if _, err := narrow(first.Add(time.Duration(n/2) * time.Hour)); err != nil {
+			return false, err
 		}
 	}
 	if before := hi.Add(-time.Minute); hi.Sub(lo) > time.Minute && before.After(lo) {
-		ok, err := accepted(before)
-		if err != nil {
-			return false, fmt.Errorf("window %s of %s: %w", w, q.Domain, err)
-		}
-		if ok {
-			hi = before
-		} else {
-			lo = before
+		if _, err := narrow(before); err != nil {
+			return false, err
 		}
 	}
 	for hi.Sub(lo) > time.Minute {
-		mid := lo.Add(hi.Sub(lo) / 2).Truncate(time.Second)
-		ok, err := accepted(mid)
-		if err != nil {
-			return false, fmt.Errorf("window %s of %s: %w", w, q.Domain, err)
-		}
-		if ok {
-			hi = mid
-		} else {
-			lo = mid
+		if _, err := narrow(lo.Add(hi.Sub(lo) / 2).Truncate(time.Second)); err != nil {
+			return false, err
 		}
 	}
 	// hi's query (hi − 1s) was accepted.
