@@ -292,9 +292,24 @@ func nilIfEmpty(b []byte) any {
 	return string(b)
 }
 
+// goMigrations are the migrations written in Go, writing their progress to w.
+func goMigrations(w io.Writer) []*goose.Migration {
+	return []*goose.Migration{convertMigration(w)}
+}
+
+// GoVersions returns the versions of the migrations written in Go (the SQL ones are the files
+// of FS). Test helpers hash them with FS to tell one schema from another.
+func GoVersions() []int64 {
+	var out []int64
+	for _, m := range goMigrations(io.Discard) {
+		out = append(out, m.Version)
+	}
+	return out
+}
+
 // NewProvider returns the goose provider of every migration: the embedded SQL files and the Go
-// migration 00051, which writes its progress to w.
+// migrations, which write their progress to w.
 func NewProvider(db *sql.DB, w io.Writer, opts ...goose.ProviderOption) (*goose.Provider, error) {
-	opts = append([]goose.ProviderOption{goose.WithGoMigrations(convertMigration(w))}, opts...)
+	opts = append([]goose.ProviderOption{goose.WithGoMigrations(goMigrations(w)...)}, opts...)
 	return goose.NewProvider(goose.DialectPostgres, db, FS, opts...)
 }

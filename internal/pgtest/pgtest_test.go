@@ -2,9 +2,13 @@ package pgtest
 
 import (
 	"context"
+	"io/fs"
+	"strconv"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/cbarchive/cbarchive/migrations"
 )
 
 func TestNewMigratedHasTheArchiveTables(t *testing.T) {
@@ -71,5 +75,52 @@ func BenchmarkMigrateFromScratch(b *testing.B) {
 		if err := migrateUp(context.Background(), NewDatabase(b)); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestCloneHoldsEveryMigration guards the template's name: a migration added (as SQL or in Go)
+// must give a new template, never a clone of one built before it.
+func TestCloneHoldsEveryMigration(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	files, err := fs.Glob(migrations.FS, "*.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[int64]bool{}
+	for _, f := range files {
+		v, err := strconv.ParseInt(f[:5], 10, 64)
+		if err != nil {
+			t.Fatalf("migration %s: no version: %v", f, err)
+		}
+		want[v] = true
+	}
+	for _, v := range migrations.GoVersions() {
+		want[v] = true
+	}
+	conn, err := pgx.Connect(ctx, NewMigrated(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, "SELECT version_id FROM goose_db_version WHERE is_applied AND version_id > 0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		t.Fatal(err)
+	}
+	have := map[int64]bool{}
+	for _, v := range got {
+		have[v] = true
+	}
+	for v := range want {
+		if !have[v] {
+			t.Errorf("the clone lacks migration %05d: the template was built before it (its name must change with the migrations)", v)
+		}
+	}
+	if len(have) != len(want) {
+		t.Errorf("the clone holds migrations %v, the code has %d", got, len(want))
 	}
 }

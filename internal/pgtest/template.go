@@ -40,7 +40,8 @@ func template() (string, error) {
 	return templateName, templateErr
 }
 
-// migrationsKey hashes the names and contents of every migration file.
+// migrationsKey hashes the names and contents of every migration file and the versions of the
+// Go migrations (their code is not hashed: a Go migration that shipped is not edited).
 func migrationsKey() (string, error) {
 	files, err := fs.Glob(migrations.FS, "*.sql")
 	if err != nil {
@@ -55,6 +56,9 @@ func migrationsKey() (string, error) {
 		}
 		fmt.Fprintf(h, "%s\x00%d\x00", f, len(b))
 		h.Write(b)
+	}
+	for _, v := range migrations.GoVersions() {
+		fmt.Fprintf(h, "go\x00%d\x00", v)
 	}
 	return hex.EncodeToString(h.Sum(nil))[:16], nil
 }
