@@ -2,24 +2,12 @@ package extract
 
 import (
 	"context"
+	"math"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 )
-
-// maxInWindow returns the most sends within any one-second window.
-func maxInWindow(ts []time.Time) int {
-	best := 0
-	j := 0
-	for i := range ts {
-		for ts[i].Sub(ts[j]) >= time.Second {
-			j++
-		}
-		best = max(best, i-j+1)
-	}
-	return best
-}
 
 func TestLimiterNeverExceedsTheLimitInAnySecond(t *testing.T) {
 	t.Parallel()
@@ -48,9 +36,15 @@ func TestLimiterNeverExceedsTheLimitInAnySecond(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	// The admission instants, as the limiter took them when it let each request go: a time
-	// taken by the test after Wait returns could be late by any scheduler delay and make two
-	// admissions look closer together than they were.
+	if got := maxWithin(admitted(l, tickets), time.Second); got > 20 {
+		t.Errorf("%d sends in one second, limit 20", got)
+	}
+}
+
+// admitted returns the instants the limiter admitted tickets at, sorted: a time taken by the
+// test after Wait returns could be late by any scheduler delay and make two admissions look
+// closer together than they were.
+func admitted(l *Limiter, tickets []*Ticket) []time.Time {
 	sent := make([]time.Time, len(tickets))
 	l.mu.Lock()
 	for i, tk := range tickets {
@@ -58,9 +52,77 @@ func TestLimiterNeverExceedsTheLimitInAnySecond(t *testing.T) {
 	}
 	l.mu.Unlock()
 	slices.SortFunc(sent, time.Time.Compare)
-	if got := maxInWindow(sent); got > 20 {
-		t.Errorf("%d sends in one second, limit 20", got)
+	return sent
+}
+
+// maxWithin returns the most instants of sorted ts within any window [t, t+d).
+func maxWithin(ts []time.Time, d time.Duration) int {
+	best, j := 0, 0
+	for i := range ts {
+		for ts[i].Sub(ts[j]) >= d {
+			j++
+		}
+		best = max(best, i-j+1)
 	}
+	return best
+}
+
+// At the API's limit of 30 requests/s, with more callers than the limit, no one second (and no
+// 1.02 s: the margin) ever holds a 31st admission, while every 30 follow each other closely.
+func TestLimiterNeverLets31RequestsIntoOneSecondAt30PerSecond(t *testing.T) {
+	t.Parallel()
+	l := NewLimiter(30)
+	var mu sync.Mutex
+	var tickets []*Ticket
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // bounds a hang
+	defer cancel()
+	var wg sync.WaitGroup
+	for range 40 {
+		wg.Go(func() {
+			for {
+				tk, err := l.Wait(ctx)
+				if err != nil {
+					t.Errorf("Wait: %v", err)
+					return
+				}
+				mu.Lock()
+				tickets = append(tickets, tk)
+				enough := len(tickets) >= 100
+				mu.Unlock()
+				if enough {
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	sent := admitted(l, tickets)
+	if got := maxWithin(sent, time.Second); got > 30 {
+		t.Errorf("%d admissions in one second, limit 30", got)
+	}
+	if got := maxWithin(sent, time.Second+20*time.Millisecond); got > 30 {
+		t.Errorf("%d admissions in 1.02 s (one second and the margin), want at most 30", got)
+	}
+}
+
+// The pace is the guard's rate: the limit per one second plus the margin, so that requests are
+// spread evenly instead of bunching and then waiting for the guard. Rates written out.
+func TestThePaceIsTheLimitPerOneSecondAndTheMargin(t *testing.T) {
+	t.Parallel()
+	l := NewLimiter(30)
+	check := func(when string, want float64) {
+		t.Helper()
+		if got := float64(l.pace.Limit()); math.Abs(got-want) > 1e-9 {
+			t.Errorf("%s: pace %v requests/s, want %v", when, got, want)
+		}
+	}
+	check("new, margin 20 ms", 30/1.02)
+	l.Throttled() // half the rate for a while, margin 40 ms
+	check("after a 429", 15/1.04)
+	l.SetShare(0.5) // 7.5/s: 7 per second
+	check("half the budget after a 429", 7/1.04)
+	l.SetShare(0.01) // 0.15/s: one per 6.67 s
+	check("a hundredth of the budget after a 429", 1/(1/0.15+0.04))
 }
 
 func TestLimiterShareAndThrottleLowerTheRate(t *testing.T) {
@@ -83,7 +145,7 @@ func TestLimiterShareAndThrottleLowerTheRate(t *testing.T) {
 func TestA429WidensTheMarginForTheRestOfTheRun(t *testing.T) {
 	t.Parallel()
 	l := NewLimiter(30)
-	for i, want := range []time.Duration{50, 100, 200, 400, 400} {
+	for i, want := range []time.Duration{20, 40, 80, 160, 320, 400, 400} {
 		if got := l.Margin(); got != want*time.Millisecond {
 			t.Errorf("after %d 429s the margin is %v, want %v", i, got, want*time.Millisecond)
 		}
