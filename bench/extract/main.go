@@ -15,6 +15,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -46,6 +47,7 @@ func main() {
 		cpuProf  = flag.String("cpuprofile", "", "write the sync's CPU profile to this file")
 		order    = flag.String("order", "stable", "livesim's answer order: stable, shuffle-ties, newest-first or shuffle")
 		inFlight = flag.Int("max-records-in-flight", 0, "pipeline.Config.MaxRecordsInFlight (0: the default)")
+		trace    = flag.Bool("trace", false, "print a per-second timeline: arrivals at livesim, requests written, pages waiting for the limiter, requests in flight")
 	)
 	flag.Parse()
 	if *cpuProf != "" && !*child {
@@ -65,7 +67,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench/extract: -order:", err)
 		os.Exit(2)
 	}
-	if err := run(os.Stdout, *perDay, *domains, *days, *rateLim, *pageSize, *latency, *jitter, *order, *inFlight); err != nil {
+	if err := run(os.Stdout, *perDay, *domains, *days, *rateLim, *pageSize, *latency, *jitter, *order, *inFlight, *trace); err != nil {
 		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "bench/extract:", err)
 		os.Exit(1)
@@ -74,6 +76,9 @@ func main() {
 
 // childEnv makes the program (or its test binary) serve livesim as the benchmark's child.
 const childEnv = "CBARCHIVE_BENCH_LIVESIM_CHILD"
+
+// arrivalsEnv names the file the child writes its requests' arrival times to (for -trace).
+const arrivalsEnv = "CBARCHIVE_BENCH_ARRIVALS"
 
 // simEnd is where the simulated history ends: fixed, so no record arrives during the run.
 func simEnd() time.Time { return time.Now().Add(-10 * time.Minute).Truncate(time.Minute) }
@@ -97,10 +102,19 @@ func serveChild(perDay, domains, days, rate int, latency, jitter time.Duration, 
 	st := sim.Stats()
 	fmt.Printf("requests=%d throttled=%d max_in_any_second=%d page_violations=%d\n",
 		st.Requests, st.Throttled, sim.MaxInAnySecond("AKLTSIM"), st.PageNumViolations)
+	if path := os.Getenv(arrivalsEnv); path != "" {
+		var at []time.Time
+		for _, r := range sim.Requests() {
+			at = append(at, r.At)
+		}
+		if err := writeArrivals(path, at); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+		}
+	}
 	sim.Close()
 }
 
-func run(out io.Writer, perDay, domains, days int, rateLim float64, pageSize int, latency, jitter time.Duration, order string, inFlight int) error {
+func run(out io.Writer, perDay, domains, days int, rateLim float64, pageSize int, latency, jitter time.Duration, order string, inFlight int, trace bool) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 
@@ -112,6 +126,19 @@ func run(out io.Writer, perDay, domains, days int, rateLim float64, pageSize int
 	cmd := exec.Command(self, "-records-per-day", strconv.Itoa(perDay), "-domains", strconv.Itoa(domains),
 		"-days", strconv.Itoa(days), "-rate", fmt.Sprint(rateLim), "-latency", latency.String(), "-jitter", jitter.String(), "-order", order)
 	cmd.Env = append(os.Environ(), childEnv+"=1")
+	var tr *tracer
+	var arrivalsPath string
+	if trace {
+		tr = &tracer{}
+		f, err := os.CreateTemp("", "cbbench-arrivals-*")
+		if err != nil {
+			return err
+		}
+		arrivalsPath = f.Name()
+		_ = f.Close()
+		defer os.Remove(arrivalsPath)
+		cmd.Env = append(cmd.Env, arrivalsEnv+"="+arrivalsPath)
+	}
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr
@@ -141,12 +168,26 @@ func run(out io.Writer, perDay, domains, days int, rateLim float64, pageSize int
 	defer store.Close()
 
 	limiter := extract.NewLimiter(rateLim)
-	client, err := extract.NewClient(extract.ClientConfig{Endpoint: simURL, AccessKey: "AKLTSIM", SecretKey: "simsecret", Limiter: limiter})
+	ccfg := extract.ClientConfig{Endpoint: simURL, AccessKey: "AKLTSIM", SecretKey: "simsecret", Limiter: limiter}
+	if tr != nil {
+		base := http.DefaultTransport.(*http.Transport).Clone()
+		base.MaxIdleConns, base.MaxIdleConnsPerHost = 256, 256
+		ccfg.Transport = tracedTransport{base: base, t: tr}
+	}
+	client, err := extract.NewClient(ccfg)
 	if err != nil {
 		return err
 	}
+	var source pipeline.Source = client
+	if tr != nil {
+		source = tracedSource{c: client, t: tr}
+	}
 	learned := extract.NewLearned(nil)
-	p, err := pipeline.New(pipeline.Config{Client: client, Store: store, Logger: zap.NewNop(), RunID: "bench",
+	var sink pipeline.Sink = pipeline.StoreSink{Store: store}
+	if tr != nil {
+		sink = tracedSink{StoreSink: pipeline.StoreSink{Store: store}, t: tr}
+	}
+	p, err := pipeline.New(pipeline.Config{Client: client, Source: source, Store: store, Sink: sink, Logger: zap.NewNop(), RunID: "bench",
 		PageSize: pageSize, PageConcurrency: pipeline.PageConcurrencyFor(rateLim), RateLimit: rateLim, Learned: learned,
 		MaxRecordsInFlight: inFlight, InitialLookback: time.Duration(days)*24*time.Hour + time.Hour})
 	if err != nil {
@@ -201,6 +242,13 @@ func run(out io.Writer, perDay, domains, days int, rateLim float64, pageSize int
 	fmt.Fprintf(out, "requests spent:     %d, minimum %d (%.3fx)\n", requests, minimum, float64(requests)/float64(minimum))
 	fmt.Fprintf(out, "peak RSS:           %.1f MB\n", float64(rss)/(1<<20))
 	fmt.Fprintf(out, "livesim:            %s\n", simStats)
+	if tr != nil {
+		arrivals, err := readArrivals(arrivalsPath)
+		if err != nil {
+			return err
+		}
+		tr.report(out, arrivals, rateLim)
+	}
 	return nil
 }
 

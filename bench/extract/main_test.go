@@ -28,10 +28,10 @@ func TestMain(m *testing.M) {
 
 func TestBenchmarkReportsEveryFigureOnATinyAccount(t *testing.T) {
 	var out bytes.Buffer
-	if err := run(&out, 300, 2, 1, 30, 100, 5*time.Millisecond, 2*time.Millisecond, "shuffle", 0); err != nil {
+	if err := run(&out, 300, 2, 1, 30, 100, 5*time.Millisecond, 2*time.Millisecond, "shuffle", 0, true); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"requests/s:", "records/s into PG:", "requests spent:", "peak RSS:", "max_in_any_second=", "order shuffle (learned: not_sorted)"} {
+	for _, want := range []string{"requests/s:", "records/s into PG:", "requests spent:", "peak RSS:", "max_in_any_second=", "order shuffle (learned: not_sorted)", "trace: gap of"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())
 		}
