@@ -19,7 +19,8 @@ import (
 // run.
 const windowMargin = 20 * time.Millisecond
 
-// throttlePause is how long the limiter runs at half speed after a 429.
+// throttlePause is how long the limiter runs at half speed after a 429 that came within
+// throttlePause of the one before it.
 const throttlePause = 5 * time.Second
 
 // Limiter is the process-wide gate for API requests. Every attempt, retries included, passes
@@ -28,12 +29,13 @@ const throttlePause = 5 * time.Second
 // Ticket.Sent); it paces requests evenly at that same rate with a token bucket of burst 1
 // (golang.org/x/time/rate), so that sends are spread out rather than bunched at the start of
 // each second. Its rate is the configured limit times the share of the account's budget this
-// process holds (see Budget) and is halved for a while after a 429.
+// process holds (see Budget) and is halved for a while when 429s follow each other closely.
 type Limiter struct {
 	mu        sync.Mutex
 	base      float64 // configured requests per second
 	share     float64 // fraction of the account budget held by this process (0..1]
 	slowUntil time.Time
+	throttled time.Time // the latest 429
 	pace      *rate.Limiter
 	sent      []*Ticket // admitted requests of about the last second
 	margin    time.Duration
@@ -90,13 +92,19 @@ func (l *Limiter) setPace(r float64, margin time.Duration) {
 	}
 }
 
-// Throttled tells the limiter the API answered 429: it halves the rate for a few seconds and,
-// for the rest of the run, widens the one-second guard's margin (doubling it, at most 400 ms):
-// the server saw our requests closer together than we sent them.
+// Throttled tells the limiter the API answered 429. Every 429 widens the one-second guard's
+// margin for the rest of the run (doubling it, at most 400 ms): the server saw our requests
+// closer together than we sent them, as a busy machine makes them arrive. A 429 within
+// throttlePause of the one before it also halves the rate for throttlePause: the budget is
+// overdrawn (another client of the account), not only bunched. So a lone 429 costs a little
+// rate for the rest of the run, not half of it for seconds.
 func (l *Limiter) Throttled() {
 	l.mu.Lock()
 	now := l.now()
-	l.slowUntil = now.Add(throttlePause)
+	if !l.throttled.IsZero() && now.Sub(l.throttled) < throttlePause {
+		l.slowUntil = now.Add(throttlePause)
+	}
+	l.throttled = now
 	l.margin = min(2*l.margin, maxMargin)
 	r, margin := l.effective(now), l.margin
 	l.mu.Unlock()

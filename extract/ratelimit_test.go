@@ -117,29 +117,45 @@ func TestThePaceIsTheLimitPerOneSecondAndTheMargin(t *testing.T) {
 		}
 	}
 	check("new, margin 20 ms", 30/1.02)
-	l.Throttled() // half the rate for a while, margin 40 ms
-	check("after a 429", 15/1.04)
+	l.Throttled() // margin 40 ms
+	check("after a 429", 30/1.04)
+	l.Throttled() // at once: half the rate for a while, margin 80 ms
+	check("after a second 429", 15/1.08)
 	l.SetShare(0.5) // 7.5/s: 7 per second
-	check("half the budget after a 429", 7/1.04)
+	check("half the budget after two 429s", 7/1.08)
 	l.SetShare(0.01) // 0.15/s: one per 6.67 s
-	check("a hundredth of the budget after a 429", 1/(1/0.15+0.04))
+	check("a hundredth of the budget after two 429s", 1/(1/0.15+0.08))
 }
 
+// A lone 429 only widens the margin; one within five seconds of the one before it also halves
+// the rate for five seconds.
 func TestLimiterShareAndThrottleLowerTheRate(t *testing.T) {
 	t.Parallel()
 	l := NewLimiter(30)
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	l.now = func() time.Time { return now }
 	l.SetShare(0.5)
-	if got := l.Limit(); got != 15 {
-		t.Errorf("limit with half the budget = %v, want 15", got)
+	check := func(when string, want float64) {
+		t.Helper()
+		if got := l.Limit(); got != want {
+			t.Errorf("limit %s = %v, want %v", when, got, want)
+		}
 	}
+	check("with half the budget", 15)
 	l.Throttled()
-	if got := l.Limit(); got != 7.5 {
-		t.Errorf("limit after a 429 = %v, want 7.5", got)
-	}
+	check("after a lone 429", 15)
+	now = now.Add(4 * time.Second)
+	l.Throttled()
+	check("after a second 429 four seconds later", 7.5)
+	now = now.Add(4 * time.Second)
+	check("four seconds after that", 7.5)
 	l.SetShare(1)
-	if got := l.Limit(); got != 15 {
-		t.Errorf("limit after a 429 with the whole budget = %v, want 15", got)
-	}
+	check("then with the whole budget", 15)
+	now = now.Add(time.Second)
+	check("five seconds after the second 429", 30)
+	now = now.Add(time.Second)
+	l.Throttled()
+	check("after a 429 six seconds after the one before", 30)
 }
 
 func TestA429WidensTheMarginForTheRestOfTheRun(t *testing.T) {
