@@ -259,6 +259,56 @@ func (t *tracer) report(out io.Writer, arrivals []time.Time, limit float64) {
 	for i := 1; i < len(arrivals); i++ {
 		gaps = append(gaps, gap{arrivals[i-1], arrivals[i].Sub(arrivals[i-1])})
 	}
+	// How much closer together the server saw requests than they were written: the shortest
+	// span of limit+1 consecutive writes and of limit+1 consecutive arrivals (a span under one
+	// second is one request too many in a second), and each arrival's delay after the write of
+	// the same rank (both sorted; close to exact when requests are tens of ms apart).
+	var writes []time.Time
+	for _, e := range ev {
+		if e.kind == wrote {
+			writes = append(writes, e.at)
+		}
+	}
+	k := int(limit)
+	shortest := func(ts []time.Time) time.Duration {
+		best := time.Duration(-1)
+		for i := k; i < len(ts); i++ {
+			if d := ts[i].Sub(ts[i-k]); best < 0 || d < best {
+				best = d
+			}
+		}
+		return best
+	}
+	var late []time.Duration
+	for i := 0; i < len(writes) && i < len(arrivals); i++ {
+		late = append(late, arrivals[i].Sub(writes[i]))
+	}
+	slices.Sort(late)
+	if n := len(late); n > 0 {
+		fmt.Fprintf(out, "trace: shortest span of %d consecutive: written %v, arrived %v; arrival after write (by rank): min %v, median %v, 99%% %v, max %v\n",
+			k+1, shortest(writes).Round(time.Millisecond), shortest(arrivals).Round(time.Millisecond),
+			late[0].Round(10*time.Microsecond), late[n/2].Round(10*time.Microsecond), late[n*99/100].Round(10*time.Microsecond), late[n-1].Round(10*time.Microsecond))
+	}
+	// Window commits: how long they took.
+	var commitTook []time.Duration
+	began := map[string]time.Time{}
+	for _, e := range ev {
+		switch e.kind {
+		case commitStart:
+			began[e.domain] = e.at
+		case commitEnd:
+			commitTook = append(commitTook, e.at.Sub(began[e.domain]))
+		}
+	}
+	slices.Sort(commitTook)
+	if n := len(commitTook); n > 0 {
+		var sum time.Duration
+		for _, d := range commitTook {
+			sum += d
+		}
+		fmt.Fprintf(out, "trace: %d window commits: median %v, 90%% %v, max %v, %.2fs in all\n", n,
+			commitTook[n/2].Round(time.Millisecond), commitTook[n*9/10].Round(time.Millisecond), commitTook[n-1].Round(time.Millisecond), sum.Seconds())
+	}
 	// Time beyond the even spacing 1/limit between arrivals, split by whether pages were waiting
 	// for the limiter throughout (the limiter held them) or not (the pipeline asked for too few).
 	even := time.Duration(float64(time.Second) / limit)
