@@ -208,7 +208,7 @@ func (c *Client) call(ctx context.Context, action string, body any, stats *Stats
 		case ClassRetryFew:
 			budget = c.cfg.NotFoundAttempts
 		case ClassThrottle:
-			c.cfg.Limiter.Throttled()
+			c.cfg.Limiter.Throttled(ticket)
 		}
 		if attempt >= budget {
 			return "", apiErr

@@ -92,15 +92,21 @@ func (l *Limiter) setPace(r float64, margin time.Duration) {
 	}
 }
 
-// Throttled tells the limiter the API answered 429. Every 429 widens the one-second guard's
-// margin for the rest of the run (doubling it, at most 400 ms): the server saw our requests
-// closer together than we sent them, as a busy machine makes them arrive. A 429 within
-// throttlePause of the one before it also halves the rate for throttlePause: the budget is
-// overdrawn (another client of the account), not only bunched. So a lone 429 costs a little
-// rate for the rest of the run, not half of it for seconds.
-func (l *Limiter) Throttled() {
+// Throttled tells the limiter the API answered 429 to the request of ticket t (nil when not
+// known). Every 429 widens the one-second guard's margin for the rest of the run (doubling
+// it, at most 400 ms): the server saw our requests closer together than we sent them, as a
+// busy machine makes them arrive. A 429 within throttlePause of the one before it also halves
+// the rate for throttlePause: the budget is overdrawn (another client of the account), not
+// only bunched. A 429 to a request sent before the previous 429 came back changes nothing:
+// one stall of the machine bunches several requests, and the first 429 already answered it.
+// So a lone 429 costs a little rate for the rest of the run, not half of it for seconds.
+func (l *Limiter) Throttled(t *Ticket) {
 	l.mu.Lock()
 	now := l.now()
+	if t != nil && !l.throttled.IsZero() && t.t.Before(l.throttled) {
+		l.mu.Unlock()
+		return
+	}
 	if !l.throttled.IsZero() && now.Sub(l.throttled) < throttlePause {
 		l.slowUntil = now.Add(throttlePause)
 	}

@@ -117,9 +117,9 @@ func TestThePaceIsTheLimitPerOneSecondAndTheMargin(t *testing.T) {
 		}
 	}
 	check("new, margin 20 ms", 30/1.02)
-	l.Throttled() // margin 40 ms
+	l.Throttled(nil) // margin 40 ms
 	check("after a 429", 30/1.04)
-	l.Throttled() // at once: half the rate for a while, margin 80 ms
+	l.Throttled(nil) // at once: half the rate for a while, margin 80 ms
 	check("after a second 429", 15/1.08)
 	l.SetShare(0.5) // 7.5/s: 7 per second
 	check("half the budget after two 429s", 7/1.08)
@@ -142,10 +142,10 @@ func TestLimiterShareAndThrottleLowerTheRate(t *testing.T) {
 		}
 	}
 	check("with half the budget", 15)
-	l.Throttled()
+	l.Throttled(nil)
 	check("after a lone 429", 15)
 	now = now.Add(4 * time.Second)
-	l.Throttled()
+	l.Throttled(nil)
 	check("after a second 429 four seconds later", 7.5)
 	now = now.Add(4 * time.Second)
 	check("four seconds after that", 7.5)
@@ -154,8 +154,37 @@ func TestLimiterShareAndThrottleLowerTheRate(t *testing.T) {
 	now = now.Add(time.Second)
 	check("five seconds after the second 429", 30)
 	now = now.Add(time.Second)
-	l.Throttled()
+	l.Throttled(nil)
 	check("after a 429 six seconds after the one before", 30)
+}
+
+// 429s to requests sent before the previous 429 came back are one stall of the machine, already
+// answered: neither the margin nor the rate changes.
+func TestA429ToARequestSentBeforeThePreviousOneChangesNothing(t *testing.T) {
+	t.Parallel()
+	l := NewLimiter(30)
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	l.now = func() time.Time { return now }
+	early := &Ticket{l: l, t: now.Add(-100 * time.Millisecond)}
+	l.Throttled(early)
+	now = now.Add(50 * time.Millisecond)
+	l.Throttled(early) // sent before the first 429 came back
+	l.Throttled(&Ticket{l: l, t: now.Add(-60 * time.Millisecond)})
+	if got, want := l.Margin(), 40*time.Millisecond; got != want {
+		t.Errorf("margin after one stall's three 429s = %v, want %v", got, want)
+	}
+	if got := l.Limit(); got != 30 {
+		t.Errorf("limit after one stall's three 429s = %v, want 30", got)
+	}
+	// A request sent after the first 429 came back and answered 429 too: the margin did not
+	// suffice, and the 429s follow each other closely.
+	l.Throttled(&Ticket{l: l, t: now.Add(-10 * time.Millisecond)})
+	if got, want := l.Margin(), 80*time.Millisecond; got != want {
+		t.Errorf("margin after a later request's 429 = %v, want %v", got, want)
+	}
+	if got := l.Limit(); got != 15 {
+		t.Errorf("limit after a later request's 429 = %v, want 15", got)
+	}
 }
 
 func TestA429WidensTheMarginForTheRestOfTheRun(t *testing.T) {
@@ -165,7 +194,7 @@ func TestA429WidensTheMarginForTheRestOfTheRun(t *testing.T) {
 		if got := l.Margin(); got != want*time.Millisecond {
 			t.Errorf("after %d 429s the margin is %v, want %v", i, got, want*time.Millisecond)
 		}
-		l.Throttled()
+		l.Throttled(nil)
 	}
 }
 
