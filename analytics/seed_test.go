@@ -177,10 +177,10 @@ func newSeeded(t *testing.T) seeded {
 		}
 	}
 	// Straight into the table under the view callback_records: the request body is JSON (flags
-	// 16: request_body_json is its cast), latency_ms is response_time − callback_time.
+	// 16: request_body_json is its cast), response_time is callback_time + the latency.
 	cols := []string{"domain", "app", "stream", "event_type", "callback_time", "method", "address", "status",
 		"request_body", "response_code", "response_status_line", "response_headers", "response_header",
-		"response_body", "response_time", "error_code", "error_message",
+		"response_body", "response_time", "latency_ms", "error_code", "error_message",
 		"identity_hash", "ordinal", "flags", "rules_version"}
 	_, err := pool.CopyFrom(ctx, pgx.Identifier{"callback_store"}, cols, pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
 		r := rows[i]
@@ -197,7 +197,7 @@ func newSeeded(t *testing.T) seeded {
 		}
 		return []any{r.Domain, r.App, r.Stream, r.Event, r.Time, "post", r.Address, r.Status,
 			body, r.Code, r.StatusLine, json.RawMessage(`{}`), header,
-			r.RespBody, respTime, r.ErrCode, r.ErrMsg,
+			r.RespBody, respTime, r.Latency, r.ErrCode, r.ErrMsg,
 			int64(binary.BigEndian.Uint64(id[:8])), 0, int16(16), 1}, nil
 	}))
 	if err != nil {

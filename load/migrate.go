@@ -155,7 +155,7 @@ func embeddedVersions() ([]int64, error) {
 		}
 		vs = append(vs, v)
 	}
-	vs = append(vs, migrations.ConvertVersion) // the Go migration
+	vs = append(vs, migrations.GoVersions()...)
 	slices.Sort(vs)
 	return vs, nil
 }

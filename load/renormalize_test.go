@@ -31,7 +31,8 @@ func renormRows(t *testing.T, s *Store, n int) {
 	}
 	loadWindow(t, s, testOpts("r.example.com"), rows, 100)
 	if _, err := s.Pool().Exec(context.Background(),
-		`UPDATE callback_records SET rules_version = 0, response_code = NULL, response_headers = '{}', response_status_line = NULL`); err != nil {
+		`UPDATE callback_records SET rules_version = 0, response_code = NULL, response_headers = '{}', response_status_line = NULL,
+			latency_ms = -7`); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -68,7 +69,7 @@ func TestRenormalizeRederivesOldRowsInPlaceAndResumes(t *testing.T) {
 	var old, bad int
 	if err := s.Pool().QueryRow(ctx, `SELECT count(*) FILTER (WHERE rules_version <> $1),
 			count(*) FILTER (WHERE response_code IS DISTINCT FROM 200 OR response_status_line IS DISTINCT FROM 'HTTP/1.1 200 OK'
-			                 OR response_headers->>'x-a' IS DISTINCT FROM '1')
+			                 OR response_headers->>'x-a' IS DISTINCT FROM '1' OR latency_ms IS DISTINCT FROM 5)
 		FROM callback_records`, transform.RulesVersion).Scan(&old, &bad); err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,7 +22,9 @@ import (
 // It runs outside a transaction, in batches that each commit: a batch deletes rows from one
 // partition of the source and inserts them, converted, into the destination, so a killed run
 // loses nothing and the next run continues with what is left. A source partition is dropped
-// once empty. Progress goes to the migration's output.
+// once empty. Progress goes to the migration's output. Columns that later migrations add to
+// callback_store (addedLater: latency_ms, migration 00053) are not there yet when it runs: the
+// later migration fills them for the rows moved here.
 const ConvertVersion = 51
 
 // storeTable is the table of migration 00050.
@@ -190,34 +193,72 @@ func scanAll(values []any, dest ...any) error {
 	return nil
 }
 
-// moveRows moves every row of from's partitions into to, converted, partition by partition.
-func moveRows(ctx context.Context, conn *pgx.Conn, w io.Writer, from, to string, cv converter) error {
+// partition is one partition of a partitioned table: its name and its bound.
+type partition struct{ name, bound string }
+
+// partitionsOf lists the partitions of table, which must be a partitioned table (else the schema
+// is not what migration version expects).
+func partitionsOf(ctx context.Context, conn *pgx.Conn, table string, version int64) ([]partition, error) {
 	var kind string
-	if err := conn.QueryRow(ctx, `SELECT coalesce((SELECT relkind::text FROM pg_class WHERE oid = to_regclass($1)), '')`, from).Scan(&kind); err != nil {
-		return fmt.Errorf("find %s: %w", from, err)
+	if err := conn.QueryRow(ctx, `SELECT coalesce((SELECT relkind::text FROM pg_class WHERE oid = to_regclass($1)), '')`, table).Scan(&kind); err != nil {
+		return nil, fmt.Errorf("find %s: %w", table, err)
 	}
 	if kind != "p" {
-		return fmt.Errorf("move rows from %s: it is not a partitioned table (relkind %q): the schema is not what migration %05d expects", from, kind, ConvertVersion)
+		return nil, fmt.Errorf("%s is not a partitioned table (relkind %q): the schema is not what migration %05d expects", table, kind, version)
 	}
-	type part struct{ name, bound string }
-	var parts []part
 	rows, err := conn.Query(ctx, `SELECT c.relname, pg_get_expr(c.relpartbound, c.oid)
 		FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-		WHERE i.inhparent = $1::regclass ORDER BY c.relname`, from)
+		WHERE i.inhparent = $1::regclass ORDER BY c.relname`, table)
 	if err != nil {
-		return fmt.Errorf("list partitions of %s: %w", from, err)
+		return nil, fmt.Errorf("list partitions of %s: %w", table, err)
 	}
-	for rows.Next() {
-		var p part
-		if err := rows.Scan(&p.name, &p.bound); err != nil {
-			rows.Close()
+	parts, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (partition, error) {
+		var p partition
+		err := r.Scan(&p.name, &p.bound)
+		return p, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list partitions of %s: %w", table, err)
+	}
+	return parts, nil
+}
+
+// inBatches runs batch, each call in a transaction of its own that commits, until it reports no
+// more work, and prints the progress of partition part after each batch ("migration NNNNN:
+// part: N rows <done> in all", *total counting every partition's rows). A killed run loses
+// nothing: what committed stays, and batch must find the rest again on the next run.
+func inBatches(ctx context.Context, conn *pgx.Conn, w io.Writer, version int64, part, done string, total *int64,
+	batch func(tx pgx.Tx) (n int64, more bool, err error)) error {
+	for {
+		var n int64
+		var more bool
+		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			var err error
+			n, more, err = batch(tx)
 			return err
+		})
+		if err != nil {
+			return fmt.Errorf("partition %s, %d rows %s so far (run the migration again to continue): %w", part, *total, done, err)
 		}
-		parts = append(parts, p)
+		if n > 0 {
+			*total += n
+			fmt.Fprintf(w, "migration %05d: %s: %d rows %s in all\n", version, part, *total, done)
+		}
+		if !more {
+			return nil
+		}
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("list partitions of %s: %w", from, err)
+}
+
+// moveRows moves every row of from's partitions into to, converted, partition by partition.
+func moveRows(ctx context.Context, conn *pgx.Conn, w io.Writer, from, to string, cv converter) error {
+	parts, err := partitionsOf(ctx, conn, from, ConvertVersion)
+	if err != nil {
+		return fmt.Errorf("move rows from %s: %w", from, err)
+	}
+	keep, err := presentColumns(ctx, conn, to, cv.dest)
+	if err != nil {
+		return err
 	}
 	var moved int64
 	for _, p := range parts {
@@ -230,16 +271,12 @@ func moveRows(ctx context.Context, conn *pgx.Conn, w io.Writer, from, to string,
 		var estimate float64
 		_ = conn.QueryRow(ctx, `SELECT greatest(reltuples, 0) FROM pg_class WHERE oid = $1::regclass`, p.name).Scan(&estimate)
 		fmt.Fprintf(w, "migration %05d: moving %s into %s (about %.0f rows)\n", ConvertVersion, p.name, dest, estimate)
-		for {
-			n, err := moveBatch(ctx, conn, p.name, to, cv)
-			if err != nil {
-				return fmt.Errorf("move rows of %s into %s (%d moved so far; run the migration again to continue): %w", p.name, to, moved, err)
-			}
-			if n == 0 {
-				break
-			}
-			moved += n
-			fmt.Fprintf(w, "migration %05d: %s: %d rows moved in all\n", ConvertVersion, p.name, moved)
+		err := inBatches(ctx, conn, w, ConvertVersion, p.name, "moved", &moved, func(tx pgx.Tx) (int64, bool, error) {
+			n, err := moveBatch(ctx, tx, p.name, to, cv, keep)
+			return n, n > 0, err
+		})
+		if err != nil {
+			return fmt.Errorf("move rows into %s: %w", to, err)
 		}
 		if _, err := conn.Exec(ctx, `DROP TABLE `+pgx.Identifier{p.name}.Sanitize()); err != nil {
 			return fmt.Errorf("drop the emptied partition %s: %w", p.name, err)
@@ -249,40 +286,74 @@ func moveRows(ctx context.Context, conn *pgx.Conn, w io.Writer, from, to string,
 	return nil
 }
 
-// moveBatch moves up to convertBatch rows of partition part into table to, in one transaction.
-func moveBatch(ctx context.Context, conn *pgx.Conn, part, to string, cv converter) (int64, error) {
-	var n int64
-	err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, fmt.Sprintf(`DELETE FROM %[1]s WHERE ctid = ANY(ARRAY(SELECT ctid FROM %[1]s LIMIT %[2]d)) RETURNING %[3]s`,
-			pgx.Identifier{part}.Sanitize(), convertBatch, cv.source))
+// addedLater are the columns of callback_store that migrations after 00051 add (and fill for
+// the rows already there): migration 00051 runs before them, so it writes such a column only
+// when the table has it.
+var addedLater = map[string]int64{"latency_ms": LatencyVersion}
+
+// presentColumns says which of the destination's columns cols table has: all of them, except
+// columns of addedLater that a later migration has not added yet (any other missing column is
+// an error).
+func presentColumns(ctx context.Context, conn *pgx.Conn, table string, cols []string) ([]bool, error) {
+	rows, err := conn.Query(ctx, `SELECT attname::text FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped`, table)
+	if err != nil {
+		return nil, fmt.Errorf("list the columns of %s: %w", table, err)
+	}
+	has, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("list the columns of %s: %w", table, err)
+	}
+	keep := make([]bool, len(cols))
+	for i, c := range cols {
+		keep[i] = slices.Contains(has, c)
+		if _, later := addedLater[c]; !keep[i] && !later {
+			return nil, fmt.Errorf("%s has no column %s: the schema is not what migration %05d expects", table, c, ConvertVersion)
+		}
+	}
+	return keep, nil
+}
+
+// kept returns the values of v whose keep is true.
+func kept[T any](v []T, keep []bool) []T {
+	out := make([]T, 0, len(v))
+	for i, x := range v {
+		if keep[i] {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// moveBatch moves up to convertBatch rows of partition part into table to, in transaction tx,
+// writing the destination's columns that keep marks.
+func moveBatch(ctx context.Context, tx pgx.Tx, part, to string, cv converter, keep []bool) (int64, error) {
+	rows, err := tx.Query(ctx, fmt.Sprintf(`DELETE FROM %[1]s WHERE ctid = ANY(ARRAY(SELECT ctid FROM %[1]s LIMIT %[2]d)) RETURNING %[3]s`,
+		pgx.Identifier{part}.Sanitize(), convertBatch, cv.source))
+	if err != nil {
+		return 0, err
+	}
+	var out [][]any
+	for rows.Next() {
+		v, err := rows.Values()
 		if err != nil {
-			return err
+			rows.Close()
+			return 0, err
 		}
-		var out [][]any
-		for rows.Next() {
-			v, err := rows.Values()
-			if err != nil {
-				rows.Close()
-				return err
-			}
-			r, err := cv.row(v)
-			if err != nil {
-				rows.Close()
-				return err
-			}
-			out = append(out, r)
+		r, err := cv.row(v)
+		if err != nil {
+			rows.Close()
+			return 0, err
 		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		if len(out) == 0 {
-			return nil
-		}
-		n, err = tx.CopyFrom(ctx, pgx.Identifier{to}, cv.dest, pgx.CopyFromRows(out))
-		return err
-	})
-	return n, err
+		out = append(out, kept(r, keep))
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	if len(out) == 0 {
+		return 0, nil
+	}
+	return tx.CopyFrom(ctx, pgx.Identifier{to}, kept(cv.dest, keep), pgx.CopyFromRows(out))
 }
 
 func nilIfEmpty(b []byte) any {
@@ -294,7 +365,7 @@ func nilIfEmpty(b []byte) any {
 
 // goMigrations are the migrations written in Go, writing their progress to w.
 func goMigrations(w io.Writer) []*goose.Migration {
-	return []*goose.Migration{convertMigration(w)}
+	return []*goose.Migration{convertMigration(w), latencyMigration(w)}
 }
 
 // GoVersions returns the versions of the migrations written in Go (the SQL ones are the files
@@ -309,7 +380,14 @@ func GoVersions() []int64 {
 
 // NewProvider returns the goose provider of every migration: the embedded SQL files and the Go
 // migrations, which write their progress to w.
+//
+// Migrations may be applied out of order: an archive migrated before a migration numbered below
+// its latest one existed (00053 came after 00070) gets it on the next `migrate up`, and a
+// `migrate down` then rolls back the migration applied last.
 func NewProvider(db *sql.DB, w io.Writer, opts ...goose.ProviderOption) (*goose.Provider, error) {
-	opts = append([]goose.ProviderOption{goose.WithGoMigrations(goMigrations(w)...)}, opts...)
+	opts = append([]goose.ProviderOption{
+		goose.WithGoMigrations(goMigrations(w)...),
+		goose.WithAllowOutofOrder(true),
+	}, opts...)
 	return goose.NewProvider(goose.DialectPostgres, db, FS, opts...)
 }

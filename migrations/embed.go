@@ -10,3 +10,4 @@ import "embed"
 //
 //go:embed *.sql
 var FS embed.FS
+

@@ -2,9 +2,9 @@ package transform
 
 import "strings"
 
-// The columns of callback_store (migration 00050) that a Row fills: the loader's staging table
-// and merge, migration 00051's conversion, renormalize and the tests are all written from this
-// one list.
+// The columns of callback_store (migrations 00050 and 00053) that a Row fills: the loader's
+// staging table and merge, migration 00051's conversion, renormalize and the tests are all
+// written from this one list.
 
 // StoreColumn is one column of callback_store that a Row fills. This list is the one
 // definition of those columns: the staging table, the COPY of a window and of migration 00051,
@@ -50,6 +50,7 @@ var StoreColumns = []StoreColumn{
 	{Name: "originals", Staged: "text", Cast: "jsonb", Content: true, Value: func(r *Row) any { return nilIfEmpty(r.Originals) }, Scan: func(r *Row) any { return &r.Originals }},
 	{Name: "response_status_line", Staged: "text", Derived: true, Value: func(r *Row) any { return r.ResponseStatusLine }},
 	{Name: "response_headers", Staged: "text", Cast: "jsonb", Derived: true, Value: func(r *Row) any { return string(r.ResponseHeaders) }},
+	{Name: "latency_ms", Staged: "bigint", Derived: true, Value: func(r *Row) any { return r.LatencyMS }},
 	{Name: "rules_version", Staged: "smallint", Derived: true, Value: func(r *Row) any { return r.RulesVersion }},
 }
 

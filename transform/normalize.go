@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/cbarchive/cbarchive/callback"
 )
@@ -85,11 +86,7 @@ func Normalize(rec callback.Record) (Row, error) {
 	row.ResponseStatusLine, headers = ParseHeaders(f[iResponseHeader])
 	row.ResponseHeaders = HeadersJSON(headers)
 
-	if t, ok := parseTime(f[iResponseTime]); ok {
-		row.ResponseTime = &t
-		ms := latencyMS(callbackTime, t)
-		row.LatencyMS = &ms
-	}
+	row.ResponseTime, row.LatencyMS = responseTime(callbackTime, f[iResponseTime])
 
 	row.Raw = encodeRaw(&f)
 	row.Sanitized = sanitized
@@ -100,6 +97,18 @@ func Normalize(rec callback.Record) (Row, error) {
 	row.ContentHash = ContentHash(&rec)
 	storedForm(&rec, &row)
 	return row, nil
+}
+
+// responseTime parses a record's (sanitized) CallbackResponseTime and gives the response_time
+// and latency_ms columns: both nil when the text is empty or not a time. It is the one rule for
+// latency_ms: Normalize and StoredLatencyMS use it.
+func responseTime(callbackTime time.Time, text string) (*time.Time, *int64) {
+	t, ok := parseTime(text)
+	if !ok {
+		return nil, nil
+	}
+	ms := latencyMS(callbackTime, t)
+	return &t, &ms
 }
 
 // encodeRaw writes the raw column: a JSON object of the 15 (sanitized) fields as strings, in

@@ -18,8 +18,8 @@ import (
 // cannot give back byte for byte (text PostgreSQL cannot hold, a time or code written in an
 // unusual way, bytes that decoding changed) goes to Originals, a small JSON object that is
 // NULL for ordinary records. RecordFromRow rebuilds the record from these; the view
-// callback_records computes the analysts' columns (raw, *_json, latency_ms, sanitized) from
-// the same columns in SQL.
+// callback_records computes the analysts' columns (raw, *_json, sanitized) from the same
+// columns in SQL; latency_ms is stored (migration 00053), as Normalize derives it.
 
 // Flag bits of Row.Flags (the flags column).
 const (
@@ -279,6 +279,24 @@ func RecordFromRow(row *Row) (callback.Record, error) {
 		*ptrs[i] = s
 	}
 	return rec, nil
+}
+
+// StoredLatencyMS returns the latency_ms a stored row's record gives under Normalize's rule,
+// from the times as received (RecordFromRow: a time kept in Originals may be finer than the
+// microseconds of timestamptz). Only CallbackTime, ResponseTime, Flags and Originals of stored
+// are read. Migration 00053 fills the column of rows archived before it with it.
+func StoredLatencyMS(stored *Row) (*int64, error) {
+	rec, err := RecordFromRow(stored)
+	if err != nil {
+		return nil, err
+	}
+	callbackTime, ok := parseTime(rec.CallbackTime)
+	if !ok {
+		return nil, fmt.Errorf("%w: %s", ErrCallbackTime, quoteValue(rec.CallbackTime))
+	}
+	text, _ := sanitizeString(rec.CallbackResponseTime)
+	_, ms := responseTime(callbackTime, text)
+	return ms, nil
 }
 
 // decodeOriginal reads an originals entry: a JSON string, or {"base64": "…"}.

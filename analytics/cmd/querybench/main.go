@@ -124,7 +124,7 @@ func migrate(ctx context.Context, dbURL string) error {
 const generateSQL = `
 INSERT INTO callback_store (domain, app, stream, event_type, callback_time, method, address,
     status, request_body, response_code, response_status_line, response_headers, response_header,
-    response_body, response_time, error_code, error_message, identity_hash, ordinal, flags, rules_version)
+    response_body, response_time, latency_ms, error_code, error_message, identity_hash, ordinal, flags, rules_version)
 SELECT dom, app, stream, ev, t, 'post',
     'https://hooks.' || dom || '/live/' || split_part(ev, '_', 1),
     CASE WHEN fail THEN 'fail' ELSE 'success' END,
@@ -141,6 +141,7 @@ SELECT dom, app, stream, ev, t, 'post',
     CASE WHEN code = 200 THEN '{"code":0,"message":"ok"}' WHEN code IS NULL THEN ''
          ELSE '{"code":' || code || ',"message":"error"}' END,
     t + lat * interval '1 millisecond',
+    lat,
     CASE WHEN NOT fail THEN '' WHEN code IS NULL THEN 'dial tcp: i/o timeout'
          ELSE 'callback response status code is ' || code END,
     CASE WHEN NOT fail THEN '' WHEN code IS NULL THEN 'CallbackRequestFailed'
