@@ -170,7 +170,8 @@ func fillLatency(ctx context.Context, conn *pgx.Conn, w io.Writer, part string, 
 		WHERE ctid >= ('(' || $1::bigint || ',0)')::tid AND ctid < ('(' || $2::bigint || ',0)')::tid
 		  AND latency_ms IS NULL AND response_time IS NOT NULL
 		FOR UPDATE`
-	update := `UPDATE ` + ident + ` SET latency_ms = $2 WHERE ctid = $1`
+	update := `UPDATE ` + ident + ` AS t SET latency_ms = f.ms
+		FROM unnest($1::tid[], $2::bigint[]) AS f(at, ms) WHERE t.ctid = f.at`
 	next := int64(0)
 	return inBatches(ctx, conn, w, LatencyVersion, part, "filled", filled, func(tx pgx.Tx) (int64, bool, error) {
 		from, to := next, next+step
@@ -195,7 +196,8 @@ func fillLatency(ctx context.Context, conn *pgx.Conn, w io.Writer, part string, 
 		if err := rows.Err(); err != nil {
 			return 0, false, err
 		}
-		b := &pgx.Batch{}
+		ats := make([]pgtype.TID, 0, len(fills))
+		mss := make([]int64, 0, len(fills))
 		for i := range fills {
 			f := &fills[i]
 			ms, err := transform.StoredLatencyMS(&f.row)
@@ -206,11 +208,16 @@ func fillLatency(ctx context.Context, conn *pgx.Conn, w io.Writer, part string, 
 				return 0, false, fmt.Errorf("row at %v (callback_time %s): response_time %s is set but the record's CallbackResponseTime gives no latency: the row was changed by hand; set its response_time to NULL or its latency_ms by hand, then run the migration again",
 					f.at, f.row.CallbackTime.Format(time.RFC3339Nano), f.row.ResponseTime.Format(time.RFC3339Nano))
 			}
-			b.Queue(update, f.at, *ms)
+			ats = append(ats, f.at)
+			mss = append(mss, *ms)
 		}
 		if len(fills) > 0 {
-			if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			tag, err := tx.Exec(ctx, update, ats, mss)
+			if err != nil {
 				return 0, false, err
+			}
+			if tag.RowsAffected() != int64(len(fills)) {
+				return 0, false, fmt.Errorf("%d rows filled of the %d locked: the partition changed under the migration", tag.RowsAffected(), len(fills))
 			}
 		}
 		next = to

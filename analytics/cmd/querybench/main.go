@@ -10,7 +10,10 @@
 // schema) are timed in turn, query by query: each round runs the query once on each database (in
 // alternating order), so that the load of a shared machine weighs on both alike. A query's time
 // is its server-side execution time (EXPLAIN (ANALYZE, TIMING OFF)); cbarchive_refresh_analytics
-// is timed by the client. The table gives the medians and their ratio.
+// is timed by the client. The table gives the medians and their ratio, the median of each
+// round's ratio (the pair closest in time), and, when the server runs on this machine, the
+// median CPU time of its process per query (from /proc: the time it ran, not the time it waited
+// for a CPU that other work held, which is most of the elapsed time on a loaded machine).
 //
 // It is not part of `go test`: generating 10 million rows takes minutes and gigabytes.
 // The server is DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres); the
@@ -27,6 +30,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -302,51 +306,97 @@ func pairQueries(ctx context.Context, before, after, guidePath string, rounds in
 		}
 		defer conns[i].Close(context.WithoutCancel(ctx))
 	}
-	fmt.Printf("| query | %s ms | %s ms | %s / %s | min %s / %s |\n|---|---:|---:|---:|---|\n", before, after, after, before, before, after)
+	_, cpuErr := backendCPU(conns[0])
+	fmt.Printf("| query | %s ms | %s ms | %s / %s | median of the rounds' ratios | min %s / %s | CPU ms %s / %s | CPU ratio |\n|---|---:|---:|---:|---:|---|---|---:|\n",
+		before, after, after, before, before, after, before, after)
 	for _, q := range append(qs, extra...) {
 		if q.Label == "plain-hourly" {
 			continue
 		}
-		var times [2][]float64
+		var times, cpus [2][]float64
+		var ratios []float64
 		for r := range rounds {
+			var round [2]float64
 			for k := range 2 {
 				i := (r + k) % 2 // before first in even rounds, after first in odd ones
-				ms, err := serverMS(ctx, conns[i], q.SQL)
+				ms, cpu, err := serverMS(ctx, conns[i], q.SQL)
 				if err != nil {
 					return fmt.Errorf("%s on %s: %w", q.Label, []string{before, after}[i], err)
 				}
 				times[i] = append(times[i], ms)
+				cpus[i] = append(cpus[i], cpu)
+				round[i] = ms
 			}
+			ratios = append(ratios, round[1]/round[0])
 		}
 		for i := range times {
 			slices.Sort(times[i])
+			slices.Sort(cpus[i])
 		}
+		slices.Sort(ratios)
 		mb, ma := times[0][rounds/2], times[1][rounds/2]
-		fmt.Printf("| %s: %s | %.1f | %.1f | %.2f | %.1f / %.1f |\n", q.Label, strings.TrimSpace(q.Title), mb, ma, ma/mb, times[0][0], times[1][0])
+		cpu := "- | -"
+		if cpuErr == nil {
+			cb, ca := cpus[0][rounds/2], cpus[1][rounds/2]
+			cpu = fmt.Sprintf("%.1f / %.1f | %.2f", cb, ca, ca/cb)
+		}
+		fmt.Printf("| %s: %s | %.1f | %.1f | %.2f | %.2f | %.1f / %.1f | %s |\n", q.Label, strings.TrimSpace(q.Title), mb, ma, ma/mb,
+			ratios[rounds/2], times[0][0], times[1][0], cpu)
+	}
+	if cpuErr != nil {
+		fmt.Printf("\nno CPU times: %v (the server must run on this machine)\n", cpuErr)
 	}
 	return nil
 }
 
-// serverMS runs query once and returns its execution time in milliseconds: the server's, from
-// EXPLAIN (ANALYZE, TIMING OFF), or the client's for cbarchive_refresh_analytics.
-func serverMS(ctx context.Context, conn *pgx.Conn, query string) (float64, error) {
+// backendCPU returns the CPU time the server process of conn has used so far, in milliseconds,
+// from /proc/PID/schedstat (Linux, the server on this machine): unlike the elapsed time, it
+// does not count the time the process waited for a CPU that other work held.
+func backendCPU(conn *pgx.Conn) (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/schedstat", conn.PgConn().PID()))
+	if err != nil {
+		return 0, err
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0, fmt.Errorf("/proc/%d/schedstat is empty", conn.PgConn().PID())
+	}
+	ns, err := strconv.ParseInt(f[0], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("/proc/%d/schedstat: %w", conn.PgConn().PID(), err)
+	}
+	return float64(ns) / 1e6, nil
+}
+
+// serverMS runs query once and returns its execution time in milliseconds (the server's, from
+// EXPLAIN (ANALYZE, TIMING OFF), or the client's for cbarchive_refresh_analytics) and the CPU
+// time its server process used meanwhile (0 when backendCPU cannot tell).
+func serverMS(ctx context.Context, conn *pgx.Conn, query string) (float64, float64, error) {
+	cpu0, _ := backendCPU(conn)
+	cpu := func() float64 {
+		cpu1, err := backendCPU(conn)
+		if err != nil {
+			return 0
+		}
+		return cpu1 - cpu0
+	}
 	if strings.Contains(query, "SELECT cbarchive_refresh_analytics(") {
 		t := time.Now()
 		if _, err := conn.Exec(ctx, query); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
-		return float64(time.Since(t).Microseconds()) / 1000, nil
+		return float64(time.Since(t).Microseconds()) / 1000, cpu(), nil
 	}
 	var doc []struct {
 		ExecutionTime float64 `json:"Execution Time"`
 	}
 	if err := conn.QueryRow(ctx, "EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) "+query).Scan(&doc); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	if len(doc) != 1 {
-		return 0, fmt.Errorf("EXPLAIN gave %d plans, want 1", len(doc))
+		return 0, 0, fmt.Errorf("EXPLAIN gave %d plans, want 1", len(doc))
 	}
-	return doc[0].ExecutionTime, nil
+	return doc[0].ExecutionTime, cpu(), nil
 }
 
 func timeQueries(ctx context.Context, dbURL, guidePath string, runs int) error {
