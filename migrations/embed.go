@@ -10,4 +10,3 @@ import "embed"
 //
 //go:embed *.sql
 var FS embed.FS
-

@@ -595,3 +595,36 @@ func TestNormalizeDoesNotChangeItsInput(t *testing.T) {
 		t.Error("Normalize or NewReject changed the record or shares its Raw")
 	}
 }
+
+// StoredLatencyMS gives a stored row the latency its record's times as received give (finer than
+// the microseconds the columns keep), and a row whose flags do not print its columns back (not
+// written by Normalize) the latency of its columns.
+func TestStoredLatencyMS(t *testing.T) {
+	t.Parallel()
+	fine, err := Normalize(callback.Record{Domain: "d", CallbackTime: "2025-06-30T12:00:02.0000009Z", CallbackResponseTime: "2025-06-30T12:00:02.0010001Z"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := Row{CallbackTime: time.Date(2025, 6, 30, 12, 0, 2, 0, time.UTC), Flags: fine.Flags, Originals: fine.Originals,
+		ResponseTime: ptr(time.Date(2025, 6, 30, 12, 0, 2, 1000000, time.UTC))} // as timestamptz keeps them
+	hand := Row{CallbackTime: time.Date(2025, 6, 11, 12, 47, 26, 16000000, time.UTC), Flags: 0x30, // layout 0: no fraction
+		ResponseTime: ptr(time.Date(2025, 6, 11, 12, 47, 26, 321000000, time.UTC))}
+	noResponse := Row{CallbackTime: time.Date(2025, 6, 11, 12, 47, 26, 16000000, time.UTC)}
+	for _, tc := range []struct {
+		name string
+		row  Row
+		want *int64
+	}{
+		{"times finer than microseconds: the record's", stored, ptr[int64](0)},
+		{"flags that do not print the columns back: the columns'", hand, ptr[int64](305)},
+		{"no response time", noResponse, nil},
+	} {
+		got, err := StoredLatencyMS(&tc.row)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if (got == nil) != (tc.want == nil) || (got != nil && *got != *tc.want) {
+			t.Errorf("%s: StoredLatencyMS = %v, want %v", tc.name, deref(got), deref(tc.want))
+		}
+	}
+}

@@ -284,7 +284,9 @@ func RecordFromRow(row *Row) (callback.Record, error) {
 // StoredLatencyMS returns the latency_ms a stored row's record gives under Normalize's rule,
 // from the times as received (RecordFromRow: a time kept in Originals may be finer than the
 // microseconds of timestamptz). Only CallbackTime, ResponseTime, Flags and Originals of stored
-// are read. Migration 00053 fills the column of rows archived before it with it.
+// are read. A row whose times are not its record's (written by hand, not by Normalize: a
+// layout in Flags that does not print the column back) gets the same rule over its columns.
+// Migration 00053 fills the column of rows archived before it with it.
 func StoredLatencyMS(stored *Row) (*int64, error) {
 	rec, err := RecordFromRow(stored)
 	if err != nil {
@@ -295,8 +297,17 @@ func StoredLatencyMS(stored *Row) (*int64, error) {
 		return nil, fmt.Errorf("%w: %s", ErrCallbackTime, quoteValue(rec.CallbackTime))
 	}
 	text, _ := sanitizeString(rec.CallbackResponseTime)
-	_, ms := responseTime(callbackTime, text)
-	return ms, nil
+	responseTime, ms := responseTime(callbackTime, text)
+	stored1 := func(t time.Time, col *time.Time) bool { return col != nil && t.Truncate(time.Microsecond).Equal(*col) }
+	if stored1(callbackTime, &stored.CallbackTime) && (responseTime == nil) == (stored.ResponseTime == nil) &&
+		(responseTime == nil || stored1(*responseTime, stored.ResponseTime)) {
+		return ms, nil
+	}
+	if stored.ResponseTime == nil {
+		return nil, nil
+	}
+	v := latencyMS(stored.CallbackTime, *stored.ResponseTime)
+	return &v, nil
 }
 
 // decodeOriginal reads an originals entry: a JSON string, or {"base64": "…"}.
