@@ -11,6 +11,7 @@ import (
 
 	"github.com/cbarchive/cbarchive/callback"
 	"github.com/cbarchive/cbarchive/extract"
+	"github.com/cbarchive/cbarchive/internal/poll"
 	"github.com/cbarchive/cbarchive/load"
 	"github.com/cbarchive/cbarchive/transform"
 )
@@ -135,5 +136,89 @@ func TestWindowsCommitInOrderAndTileTheRange(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// startsSource records the StartTime of every query it serves.
+type startsSource struct {
+	*fakeSource
+	mu     sync.Mutex
+	starts map[time.Time]bool
+}
+
+func (s *startsSource) Describe(ctx context.Context, q extract.Query, st *extract.Stats) (extract.Page, error) {
+	s.mu.Lock()
+	s.starts[q.Start] = true
+	s.mu.Unlock()
+	return s.fakeSource.Describe(ctx, q, st)
+}
+
+// startsFrom counts the distinct query starts at or after t.
+func (s *startsSource) startsFrom(t time.Time) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for st := range s.starts {
+		if !st.Before(t) {
+			n++
+		}
+	}
+	return n
+}
+
+// slowSink holds its first commit until wait returns.
+type slowSink struct {
+	*fakeSink
+	once sync.Once
+	wait func(load.WindowOpts)
+}
+
+func (s *slowSink) CommitWindow(ctx context.Context, o load.WindowOpts, rows []transform.Row, rejects []transform.Reject) (load.Counts, error) {
+	s.once.Do(func() { s.wait(o) })
+	return s.fakeSink.CommitWindow(ctx, o, rows, rejects)
+}
+
+// A commit does not stop the reading: with one window read at a time (Lookahead 1), the two
+// windows after a committing one are both read while it commits (the second can only start
+// once the first is read, so only a commit in the background lets it), and the run still
+// commits every window in order, each record once.
+func TestWindowsAfterACommittingOneAreReadMeanwhile(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 6, 2, 0, 0, 0, 0, time.UTC)
+	src := &startsSource{fakeSource: &fakeSource{}, starts: map[time.Time]bool{}}
+	start := now.Add(-24 * time.Hour)
+	for s := 0; s < 86400; s += 7 {
+		at := start.Add(time.Duration(s) * time.Second)
+		src.recs = append(src.recs, rec("f.example.com", at, fmt.Sprintf("s%d", s), "{}"))
+		src.ats = append(src.ats, at)
+	}
+	sink := &slowSink{fakeSink: &fakeSink{rows: map[string]int{}}}
+	sink.wait = func(o load.WindowOpts) {
+		// Each later window's query starts at its first second − 1s, at or after o.End − 1s.
+		if !poll.Within(time.Minute, func() bool { return src.startsFrom(o.End.Add(-time.Second)) >= 2 }) {
+			t.Errorf("while the window %v..%v committed, %d later windows were read, want 2",
+				o.Start, o.End, src.startsFrom(o.End.Add(-time.Second)))
+		}
+	}
+	p, err := New(Config{Source: src, Sink: sink, RunID: "fake", PageSize: 100, Lookahead: 1,
+		InitialLookback: 24 * time.Hour, Settle: time.Nanosecond, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustSucceed(t, p.Sync(context.Background(), []string{"f.example.com"}))
+	cur := start
+	for i, w := range sink.windows {
+		if !w.Start.Equal(cur) {
+			t.Fatalf("window %d starts at %v, want %v", i, w.Start, cur)
+		}
+		cur = w.End
+	}
+	if len(sink.rows) != 12343 {
+		t.Fatalf("%d distinct records committed, want 12343", len(sink.rows))
+	}
+	for raw, n := range sink.rows {
+		if n != 1 {
+			t.Fatalf("record committed %d times: %s", n, raw)
+		}
 	}
 }

@@ -20,7 +20,9 @@ func TestARunThatLosesItsLeaseStopsWithoutCommitting(t *testing.T) {
 		Now: func() time.Time { return end }})
 	var committed atomic.Value // the end of the last window committed before the takeover
 	var windows atomic.Int32
-	o := opts{lookback: 25 * time.Hour, pageSize: 100, targetPgs: 3, onWindow: func(e WindowEvent) {
+	// A small memory budget keeps windows (and commits) to about a page each, so that a commit
+	// follows the takeover (windows read while one commits are otherwise committed together).
+	o := opts{lookback: 25 * time.Hour, pageSize: 100, targetPgs: 3, inFlight: 800, onWindow: func(e WindowEvent) {
 		if windows.Add(1) != 2 {
 			return
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -486,8 +487,9 @@ type future struct {
 
 // readRange reads r as windows [S, E) in time order. Up to Lookahead windows are read at once
 // (each holding its weight of the process-wide memory budget from before its first request
-// until it is committed); they are committed strictly in time order, each in a transaction of
-// its own opened only once its records are in memory.
+// until it is read, then the number of its records until it is committed); they are committed
+// strictly in time order, in transactions opened only once their records are in memory. A
+// commit runs in the background, one at a time, while the next windows are read.
 func (p *Pipeline) readRange(ctx context.Context, st *domainRun, r extract.Range) error {
 	if r.Empty() {
 		return nil
@@ -521,17 +523,43 @@ func (p *Pipeline) readRange(ctx context.Context, st *domainRun, r extract.Range
 				// The freshest density sizes the windows planned next.
 				st.sizer.Observe(f.res.Density)
 			}
+			if f.err == nil && !f.res.Window.End.Before(w.End) {
+				// Read whole: it holds its records only until its commit, not the most a read
+				// may gather. The rest of its weight lets other windows be read meanwhile. (A
+				// prefix keeps its weight: the rest of the window is read with it.)
+				if held := int64(len(f.res.Records) + len(f.res.Rejects)); held < f.weight {
+					p.mem.Release(f.weight - held)
+					f.weight = held
+				}
+			}
 		}()
 		return f
 	}
 	cursor := r.Start
-	for {
-		// Read ahead while the memory budget allows; the first window (the next to commit)
-		// waits for its share, the others only take what is free. Until a window has shown
-		// the density, only one is read.
+	// One commit runs at a time, in the background, while the loop goes on starting reads.
+	var committing chan error // nil when no commit runs
+	var held []*future        // the running commit's windows, whose weights it frees
+	var rest *extract.Window  // a prefix's rest, read once the commit is done, with restWeight
+	var restWeight int64
+	defer func() {
+		if committing != nil {
+			<-committing
+		}
+		for _, g := range held {
+			p.mem.Release(g.weight)
+		}
+		if rest != nil {
+			p.mem.Release(restWeight)
+		}
+	}()
+	// launchMore starts reading windows ahead while the memory budget allows; the first window
+	// (the next to commit) waits for its share, the others only take what is free (as does
+	// the first while a commit runs: what the commit frees may be what it waits for). Until a
+	// window has shown the density, only one is read.
+	launchMore := func() error {
 		for cursor.Before(r.End) && reading(queue) < p.cfg.Lookahead && len(queue) < 4*p.cfg.Lookahead && (len(queue) == 0 || st.sizer.Known()) {
 			weight := min(st.reader.Weight(), p.memSize)
-			if len(queue) == 0 {
+			if len(queue) == 0 && committing == nil {
 				if err := p.mem.Acquire(ctx, weight); err != nil {
 					return err
 				}
@@ -542,15 +570,40 @@ func (p *Pipeline) readRange(ctx context.Context, st *domainRun, r extract.Range
 			queue = append(queue, launch(w, weight))
 			cursor = w.End
 		}
-		if len(queue) == 0 {
+		return nil
+	}
+	for {
+		if err := launchMore(); err != nil {
+			return err
+		}
+		if len(queue) == 0 && committing == nil {
 			return nil
 		}
-		f := queue[0]
+		var ready <-chan struct{}
+		if committing == nil && len(queue) > 0 {
+			ready = queue[0].done
+		}
 		select {
-		case <-f.done:
+		case err := <-committing:
+			committing = nil
+			if err != nil {
+				return err
+			}
+			for _, g := range held {
+				p.mem.Release(g.weight)
+			}
+			held = nil
+			if rest != nil {
+				// The rest of a prefix is the next to commit.
+				queue = append([]*future{launch(*rest, restWeight)}, queue...)
+				rest = nil
+			}
+			continue
+		case <-ready:
 		case <-wake:
 			continue // a read ended: start another
 		}
+		f := queue[0]
 		if f.err != nil {
 			return f.err
 		}
@@ -569,38 +622,30 @@ func (p *Pipeline) readRange(ctx context.Context, st *domainRun, r extract.Range
 		if batch > 1 {
 			wr = merged(queue[:batch])
 		}
-		err := p.commit(ctx, st, wr)
-		if err != nil {
-			return err
+		// When the batch's last window was denser than planned and only a prefix was read: if
+		// the rest is about a window's worth, it is read next with the same memory weight, once
+		// the commit is done; when it is much more (the density jumped), the windows planned
+		// after it are dropped and planned again from the density just seen.
+		last := queue[batch-1]
+		end := last.res.Window.End
+		held = slices.Clone(queue[:batch])
+		if end.Before(last.w.End) {
+			rw := extract.Window{Start: end, End: last.w.End}
+			if est := last.res.Density * rw.End.Sub(rw.Start).Seconds(); last.res.Density > 0 && est <= float64(2*st.reader.Target()) {
+				rest, restWeight = &rw, last.weight
+				held = held[:batch-1]
+			} else {
+				drop(queue[batch:])
+				queue = queue[:batch]
+				cursor = end
+			}
 		}
-		for _, g := range queue[:batch-1] {
-			g.cancel()
-			p.mem.Release(g.weight)
+		for _, g := range queue[:batch] {
+			g.cancel() // read: their contexts are done with
 		}
-		queue = queue[batch-1:]
-		f = queue[0]
-		end := f.res.Window.End
-		if !end.Before(f.w.End) {
-			queue = queue[1:]
-			f.cancel()
-			p.mem.Release(f.weight)
-			continue
-		}
-		// The window was denser than planned and only a prefix was read. When the rest is
-		// about a window's worth, it is read next with the same memory weight; when it is
-		// much more (the density jumped), the windows planned after it are dropped and
-		// planned again from the density just seen.
-		f.cancel()
-		rest := extract.Window{Start: end, End: f.w.End}
-		if est := f.res.Density * rest.End.Sub(rest.Start).Seconds(); f.res.Density > 0 && est <= float64(2*st.reader.Target()) {
-			queue[0] = launch(rest, f.weight)
-			continue
-		}
-		queue = queue[1:]
-		p.mem.Release(f.weight)
-		drop(queue)
-		queue = nil
-		cursor = end
+		queue = queue[batch:]
+		committing = make(chan error, 1)
+		go func(done chan<- error) { done <- p.commit(ctx, st, wr) }(committing)
 	}
 }
 
