@@ -16,6 +16,7 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 )
@@ -539,6 +540,12 @@ func checkContainer(t *testing.T, what string, ps corev1.PodSpec, c corev1.Conta
 		}
 	}
 
+	// The Go runtime's soft memory limit sits below the container's memory limit, with room
+	// for what the runtime does not count (stacks of the OS, the binary's text).
+	if lim, ok := c.Resources.Limits[corev1.ResourceMemory]; ok {
+		checkGoMemLimit(t, what, c.Env, lim)
+	}
+
 	// Resources: requests and limits for CPU and memory, requests within limits.
 	for _, r := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
 		req, okReq := c.Resources.Requests[r]
@@ -662,5 +669,60 @@ func TestAlertRulesMatchTheSchedule(t *testing.T) {
 	}
 	if want := fmt.Sprintf("every %d minutes", minutes); !strings.Contains(string(readme), want) {
 		t.Errorf("deploy/README.md does not say %q", want)
+	}
+}
+
+// checkGoMemLimit wants GOMEMLIMIT set to 60–90 % of the container's memory limit.
+func checkGoMemLimit(t *testing.T, what string, env []corev1.EnvVar, limit resource.Quantity) {
+	t.Helper()
+	i := slices.IndexFunc(env, func(e corev1.EnvVar) bool { return e.Name == "GOMEMLIMIT" })
+	if i < 0 {
+		t.Errorf("%s: env GOMEMLIMIT is not set: without it the garbage collector lets the heap grow to the container's memory limit (%s) and the kernel kills the run", what, limit.String())
+		return
+	}
+	got, err := goMemLimitBytes(env[i].Value)
+	if err != nil {
+		t.Errorf("%s: GOMEMLIMIT %q: %v", what, env[i].Value, err)
+		return
+	}
+	if lo, hi := limit.Value()*6/10, limit.Value()*9/10; got < lo || got > hi {
+		t.Errorf("%s: GOMEMLIMIT %q is %d bytes, want 60–90 %% of the memory limit %s (%d..%d bytes)", what, env[i].Value, got, limit.String(), lo, hi)
+	}
+}
+
+// goMemLimitBytes parses a GOMEMLIMIT value as the Go runtime does: a number of bytes with an
+// optional unit B, KiB, MiB, GiB or TiB.
+func goMemLimitBytes(v string) (int64, error) {
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"B", 1}}
+	mult := int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(v, u.suffix) {
+			v, mult = strings.TrimSuffix(v, u.suffix), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("not a positive number of bytes with a unit B, KiB, MiB, GiB or TiB")
+	}
+	return n * mult, nil
+}
+
+func TestGoMemLimitBytes(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want int64
+	}{{"200MiB", 209715200}, {"1GiB", 1073741824}, {"5000B", 5000}, {"123", 123}} {
+		if got, err := goMemLimitBytes(tt.in); err != nil || got != tt.want {
+			t.Errorf("goMemLimitBytes(%q) = %d, %v; want %d", tt.in, got, err, tt.want)
+		}
+	}
+	for _, bad := range []string{"", "200MB", "-1MiB", "lots"} {
+		if _, err := goMemLimitBytes(bad); err == nil {
+			t.Errorf("goMemLimitBytes(%q) took it", bad)
+		}
 	}
 }
