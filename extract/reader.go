@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -384,11 +385,29 @@ func (r *Reader) Read(ctx context.Context, q Query, w Window, stats *Stats) (*Wi
 	if err != nil {
 		return nil, err
 	}
-	if covered := end.Sub(w.Start).Seconds(); out.Density == 0 && covered > 0 {
-		// The first count was not trusted (it may be capped): the density is what was read.
-		out.Density = float64(len(out.Records)) / covered
+	if out.Density == 0 && end.After(w.Start) {
+		// The first count was not trusted (it may be capped): the density is what was read,
+		// from its first record on (a range that starts empty, such as a first sync's
+		// lookback before the domain's first call-back, would dilute it).
+		from := w.Start
+		if first, ok := earliest(out.Records); ok && first.After(from) && first.Before(end) {
+			from = first
+		}
+		out.Density = float64(len(out.Records)) / end.Sub(from).Seconds()
 	}
 	return out, nil
+}
+
+// earliest returns the second of the earliest record of recs whose time parses.
+func earliest(recs []callback.Record) (time.Time, bool) {
+	var first time.Time
+	found := false
+	for i := range recs {
+		if t, ok := transform.CallbackTime(recs[i].CallbackTime); ok && (!found || t.Before(first)) {
+			first, found = t, true
+		}
+	}
+	return first.Truncate(time.Second), found
 }
 
 // maxDriftRereads is how often a drifting window is read again before it is split.
@@ -444,13 +463,19 @@ func (r *Reader) read(ctx context.Context, q Query, w Window, out *WindowRead, s
 			r.keep(w, out, first.Records)
 			return w.End, nil
 		}
-		if r.cfg.Learned.Order() == OrderUnknown && pagesOrder([]Page{first}) == OrderUnsorted {
+		firstOrder := pagesOrder([]Page{first})
+		if r.cfg.Learned.Order() == OrderUnknown && firstOrder == OrderUnsorted {
 			// The first page alone shows the answers are not sorted: no use reading more.
 			r.cfg.Learned.observeOrder(OrderUnsorted)
 		}
 		order := r.cfg.Learned.Order()
+		var draw *sample
+		if order == OrderUnsorted && firstOrder == OrderUnsorted {
+			// The page is a draw from the window: it places the split points.
+			draw = sampleOf(w, total, first.Records)
+		}
 		if !oneSecond && (!trusted || total > r.limit() || order == OrderUnsorted) {
-			return r.split(ctx, q, w, total, out, stats)
+			return r.splitDrawn(ctx, q, w, total, draw, trusted, out, stats)
 		}
 		if !trusted || order == OrderUnsorted {
 			if ok, err := r.proveBounds(ctx, q, first.Records, stats); err != nil {
@@ -512,17 +537,49 @@ func (r *Reader) read(ctx context.Context, q Query, w Window, out *WindowRead, s
 			return w.End, nil
 		}
 		// Not sorted: the run now reads one page per window; split this one.
-		return r.split(ctx, q, w, total, out, stats)
+		if pagesOrder(pages[:1]) == OrderUnsorted {
+			draw = sampleOf(w, total, pages[0].Records)
+		}
+		return r.splitDrawn(ctx, q, w, total, draw, trusted, out, stats)
 	}
 }
 
 // split cuts w by time into parts of about Target records each (at least two) and reads them
 // in order; once the read holds half its limit it stops after the current part (a prefix).
 func (r *Reader) split(ctx context.Context, q Query, w Window, total int, out *WindowRead, stats *Stats) (time.Time, error) {
-	n := max(2, (total+r.Target()-1)/r.Target())
-	parts := SplitWindow(w, n)
+	return r.splitDrawn(ctx, q, w, total, nil, false, out, stats)
+}
+
+// drawnFill is the share of a page a part cut at a draw's order statistics aims at, when the
+// draw holds at least half the window's records: each part's count is then known to a few
+// records.
+const drawnFill = 0.9
+
+// cut returns the parts split cuts w into, for a window that counted total records and
+// whose first page, when not sorted by time, was the draw d (nil when sorted); trusted tells
+// whether total was taken as the true count (else the draw may stand for more records than it
+// says).
+func (r *Reader) cut(w Window, total int, d *sample, trusted bool) []Window {
+	if d == nil {
+		return SplitWindow(w, max(2, (total+r.Target()-1)/r.Target()))
+	}
+	per := float64(r.Target())
+	if trusted && 2*len(d.secs) >= d.total {
+		per = max(per, drawnFill*float64(r.cfg.PageSize))
+	}
+	parts := d.split(w, max(2, int(math.Ceil(float64(d.total)/per))))
+	if len(parts) < 2 {
+		// The draw is all in one second of w: cut around it.
+		parts = SplitWindow(w, 2)
+	}
+	return parts
+}
+
+// splitDrawn is split with the draw d placing the parts (see cut).
+func (r *Reader) splitDrawn(ctx context.Context, q Query, w Window, total int, d *sample, trusted bool, out *WindowRead, stats *Stats) (time.Time, error) {
+	parts := r.cut(w, total, d, trusted)
 	r.log.Debug("splitting a window", zap.Stringer("window", w),
-		zap.Int("total_count", total), zap.Int("parts", len(parts)))
+		zap.Int("total_count", total), zap.Int("parts", len(parts)), zap.Bool("at_draw", d != nil))
 	for i, part := range parts {
 		end, err := r.read(ctx, q, part, out, stats, false)
 		if err != nil || end.Before(part.End) {
