@@ -357,6 +357,8 @@ type WindowRead struct {
 	// Density is the records per second the first query counted, when that count can be
 	// trusted; else the records per second of what was read (0 when nothing was).
 	Density float64
+	// Counted is how many records Density stands on (for Sizer.Observe).
+	Counted int
 }
 
 // DenseReason is the sync_gaps reason of a second that holds more records than one page and
@@ -393,7 +395,7 @@ func (r *Reader) Read(ctx context.Context, q Query, w Window, stats *Stats) (*Wi
 		if first, ok := earliest(out.Records); ok && first.After(from) && first.Before(end) {
 			from = first
 		}
-		out.Density = float64(len(out.Records)) / end.Sub(from).Seconds()
+		out.Density, out.Counted = float64(len(out.Records))/end.Sub(from).Seconds(), len(out.Records)
 	}
 	return out, nil
 }
@@ -445,7 +447,7 @@ func (r *Reader) read(ctx context.Context, q Query, w Window, out *WindowRead, s
 		total := first.TotalCount
 		trusted := r.cfg.Learned.trust(total, p)
 		if top && trusted && out.Density == 0 {
-			out.Density = float64(total) / w.QuerySpan().Seconds()
+			out.Density, out.Counted = float64(total)/w.QuerySpan().Seconds(), total
 		}
 		if trusted && total <= p {
 			if len(first.Records) != total {

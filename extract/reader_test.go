@@ -127,7 +127,7 @@ func readAll(t *testing.T, r *Reader, from, to time.Time) ([]callback.Record, []
 			t.Fatalf("read %v: %v", w, err)
 		}
 		if res.Density > 0 {
-			sizer.Observe(res.Density)
+			sizer.Observe(res.Density, res.Counted)
 		}
 		if !res.Window.Start.Equal(cur) || !res.Window.End.After(cur) || res.Window.End.After(w.End) {
 			t.Fatalf("read of %v covered %v", w, res.Window)

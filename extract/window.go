@@ -136,17 +136,24 @@ func NewSizer(target func() int, maxSpan func() time.Duration) *Sizer {
 	return &Sizer{target: target, maxSpan: maxSpan}
 }
 
-// Observe records the density (records per second) a window showed. The first observation is
-// taken as it is; later ones are averaged in (weight 0.4), so that one window's noise does not
-// size the next ones.
-func (s *Sizer) Observe(density float64) {
+// sizerMemory is about how many records of recent windows the Sizer's density stands on.
+const sizerMemory = 400
+
+// Observe records the density (records per second) a window showed, counted from records
+// records. The first observation is taken as it is; later ones are averaged in with the weight
+// records / (records + 400): a window of eighty records (answers read one page per window)
+// moves the density by a sixth, so that its count's noise does not size the next windows,
+// while a window of thousands replaces it nearly whole.
+func (s *Sizer) Observe(density float64, records int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.known {
 		s.density, s.known = density, true
 		return
 	}
-	s.density = 0.6*s.density + 0.4*density
+	n := float64(max(records, 0))
+	w := n / (n + sizerMemory)
+	s.density = (1-w)*s.density + w*density
 }
 
 // Known reports whether a density has been observed.

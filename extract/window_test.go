@@ -109,11 +109,33 @@ func TestSizerUsesTheObservedDensity(t *testing.T) {
 	if got := s.Next(start, now); !got.Equal(start.Add(MaxSpan - time.Second)) {
 		t.Errorf("with no density the window is %v, want the 31-day maximum less the query's margin second", got.Sub(start))
 	}
-	s.Observe(1) // one record per second
+	s.Observe(1, 1000) // one record per second
 	if got := s.Next(start, now).Sub(start); got != 1000*time.Second {
 		t.Errorf("window = %v, want 1000s at 1 record/s", got)
 	}
 	if got := s.Next(now.Add(-time.Second), now); !got.Equal(now) {
 		t.Errorf("window past the end: %v", got)
+	}
+}
+
+// A window's density moves the Sizer's by records / (records + 400): little for a window of a
+// page or less (whose count is noisy), nearly all the way for one of thousands.
+func TestTheSizerWeighsADensityByItsRecords(t *testing.T) {
+	t.Parallel()
+	s := NewSizer(func() int { return 1000 }, func() time.Duration { return MaxSpan })
+	start := now.Add(-90 * 24 * time.Hour)
+	for _, step := range []struct {
+		density float64
+		records int
+		want    time.Duration // 1000 records at the density: 1000 / density, whole seconds
+	}{
+		{1, 1000, 1000 * time.Second},   // the first is taken as it is
+		{2, 80, 857 * time.Second},      // 1 + (2 − 1) × 80/480 = 7/6 per second
+		{0.5, 4000, 1783 * time.Second}, // 7/6 × 1/11 + 0.5 × 10/11 = 0.5606 per second
+	} {
+		s.Observe(step.density, step.records)
+		if got := s.Next(start, now).Sub(start); got != step.want {
+			t.Errorf("after %v/s from %d records: window %v, want %v", step.density, step.records, got, step.want)
+		}
 	}
 }

@@ -521,7 +521,7 @@ func (p *Pipeline) readRange(ctx context.Context, st *domainRun, r extract.Range
 			f.res, f.err = st.reader.Read(fctx, st.query, w, &st.stats)
 			if f.err == nil && f.res.Density > 0 {
 				// The freshest density sizes the windows planned next.
-				st.sizer.Observe(f.res.Density)
+				st.sizer.Observe(f.res.Density, f.res.Counted)
 			}
 			if f.err == nil && !f.res.Window.End.Before(w.End) {
 				// Read whole: it holds its records only until its commit, not the most a read
