@@ -3,6 +3,10 @@ GO           ?= go
 VERSION      ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS      := -s -w -X main.version=$(VERSION)
 FUZZTIME     ?= 15s
+# PARALLEL: tests of one package run at once. End-to-end tests mostly wait (on PostgreSQL, on
+# livesim's rate limit), so more than go test's default of one per core; each test has its own
+# database and livesim.
+PARALLEL     ?= 4
 DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
 export DATABASE_URL
 
@@ -25,8 +29,8 @@ test: test-unit fuzz lint
 
 test-unit:
 	./scripts/ensure-postgres.sh
-	$(GO) test -race -count=1 -timeout 30m ./...
-	cd deploy && $(GO) test -race -count=1 -timeout 10m ./...
+	$(GO) test -race -count=1 -parallel $(PARALLEL) -timeout 30m ./...
+	cd deploy && $(GO) test -race -count=1 -parallel $(PARALLEL) -timeout 10m ./...
 
 fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzParseHeaders$$' -fuzztime=$(FUZZTIME) ./transform/

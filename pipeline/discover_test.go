@@ -18,7 +18,7 @@ func TestAnUnlistedDomainIsFoundRecordedAndArchived(t *testing.T) {
 	t.Parallel()
 	end := time.Now().Add(-5 * time.Minute)
 	h := newHarness(t, livesim.Config{Seed: 25, Domains: []string{"a.example.com", "b.example.com"}, UnlistedDomains: []string{"gone.example.com"},
-		RecordsPerDay: 300, DaysBack: 40, Order: livesim.OrderShuffle, Now: func() time.Time { return end }})
+		RecordsPerDay: 30, DaysBack: 40, Order: livesim.OrderShuffle, Now: func() time.Time { return end }})
 	ctx := context.Background()
 	p := h.pipeline(opts{pageSize: 100, lookback: 41 * 24 * time.Hour})
 	core, logs := observer.New(zap.WarnLevel)

@@ -61,8 +61,9 @@ type opts struct {
 	targetPgs int
 	now       func() time.Time
 	reconcile bool
-	sends     *sendLog // records when each request was written; default: not recorded
-	inFlight  int      // MaxRecordsInFlight; 0: the default
+	sends     *sendLog      // records when each request was written; default: not recorded
+	inFlight  int           // MaxRecordsInFlight; 0: the default
+	timeout   time.Duration // the client's per-request timeout; default 2s (below livesim's slow answers)
 }
 
 func (h *harness) pipeline(o opts) *Pipeline {
@@ -73,11 +74,14 @@ func (h *harness) pipeline(o opts) *Pipeline {
 	if o.secret == "" {
 		o.secret = "simsecret"
 	}
+	if o.timeout == 0 {
+		o.timeout = 2 * time.Second
+	}
 	limiter := extract.NewLimiter(o.rate)
 	log := zaptest.NewLogger(h.t)
 	client, err := extract.NewClient(extract.ClientConfig{
 		Endpoint: h.url, AccessKey: "AKLTSIM", SecretKey: o.secret, Limiter: limiter, Logger: log,
-		Timeout: 2 * time.Second, BackoffBase: 20 * time.Millisecond, BackoffCap: 500 * time.Millisecond,
+		Timeout: o.timeout, BackoffBase: 20 * time.Millisecond, BackoffCap: 500 * time.Millisecond,
 		MaxAttempts: o.maxTries, Transport: transportOf(o.sends),
 	})
 	if err != nil {

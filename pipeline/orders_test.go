@@ -141,7 +141,7 @@ func TestExactUnderResultCaps(t *testing.T) {
 		t.Run(fmt.Sprintf("cap%d/%s", c.cap, c.order), func(t *testing.T) {
 			t.Parallel()
 			end := time.Now().Add(-5 * time.Minute)
-			h := newHarness(t, livesim.Config{Seed: 23, NumDomains: 2, RecordsPerDay: 2500, DaysBack: 1,
+			h := newHarness(t, livesim.Config{Seed: 23, NumDomains: 2, RecordsPerDay: 800, DaysBack: 1,
 				Order: c.order, ResultCap: c.cap, Now: func() time.Time { return end }})
 			syncThenBackfillWritesNothing(t, h, opts{pageSize: 100}, 25*time.Hour)
 		})

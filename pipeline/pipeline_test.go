@@ -45,7 +45,8 @@ func TestFullSyncEqualsTheAPIsRecords(t *testing.T) {
 
 func TestSecondSyncAndBackfillWriteNothing(t *testing.T) {
 	t.Parallel()
-	h := threeDays(t)
+	end := time.Now().Add(-5 * time.Minute)
+	h := newHarness(t, livesim.Config{Seed: 7, NumDomains: 3, RecordsPerDay: 400, DaysBack: 3, Now: func() time.Time { return end }})
 	o := opts{lookback: 73 * time.Hour, overlap: 24 * time.Hour}
 	mustSucceed(t, h.pipeline(o).Sync(context.Background(), h.sim.Domains()))
 	before := h.xmins()
@@ -199,7 +200,7 @@ func TestOnPageReportsEveryPageBeforeItsWindowCommits(t *testing.T) {
 
 func TestCancelMidWindowThenRerunIsExact(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, livesim.Config{Seed: 11, NumDomains: 2, RecordsPerDay: 3000, DaysBack: 2, Latency: 20 * time.Millisecond})
+	h := newHarness(t, livesim.Config{Seed: 11, NumDomains: 2, RecordsPerDay: 1000, DaysBack: 2, Latency: 20 * time.Millisecond})
 	ctx, cancel := context.WithCancel(context.Background())
 	var windows atomic.Int32
 	o := opts{lookback: 49 * time.Hour, pageSize: 50, targetPgs: 5, onWindow: func(WindowEvent) {
