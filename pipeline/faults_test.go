@@ -62,10 +62,13 @@ func TestPaginationDriftOnManyWindowsEndsExact(t *testing.T) {
 	h.assertExactUpToWatermarks()
 }
 
+// A day of 2,000 pages of 10 records is read in many windows of a few pages each (the reader
+// splits a window at its target pages, long before the API's page limit), with hardly more
+// requests than pages, and exact.
 func TestDenseDayWithTinyPagesIsSplitAndExact(t *testing.T) {
 	t.Parallel()
 	end := time.Now().Add(-5 * time.Minute)
-	h := newHarness(t, livesim.Config{Seed: 21, Domains: []string{"dense.example.com"}, RecordsPerDay: 105000, DaysBack: 1,
+	h := newHarness(t, livesim.Config{Seed: 21, Domains: []string{"dense.example.com"}, RecordsPerDay: 21000, DaysBack: 1,
 		RateLimit: -1, Now: func() time.Time { return end }})
 	res := h.pipeline(opts{lookback: 24 * time.Hour, pageSize: 10, rate: 1000, noBudget: true}).Sync(context.Background(), h.sim.Domains())
 	mustSucceed(t, res)
@@ -84,8 +87,8 @@ func TestDenseDayWithTinyPagesIsSplitAndExact(t *testing.T) {
 		t.Fatalf("the day was read in %d window(s); it needs splitting", res.Domains[0].Windows)
 	}
 	n := h.count("SELECT count(*) FROM callback_records")
-	if n < 100000 {
-		t.Fatalf("%d records archived, want > 100,000", n)
+	if n < 20000 {
+		t.Fatalf("%d records archived, want > 20,000", n)
 	}
 	minimum := (n + 9) / 10
 	if got := int(res.Domains[0].Requests); got > minimum*11/10 {
