@@ -29,8 +29,9 @@ func TestEveryFaultClassEndsExact(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			h := faultHarness(t, livesim.Faults{Rate: 0.1, Classes: cs, SlowDelay: 3 * time.Second, Seed: 5})
-			// 100-record pages: about 30 requests, some of them faulty.
-			res := h.pipeline(opts{lookback: 25 * time.Hour, pageSize: 100, targetPgs: 4, maxTries: 10}).
+			// 100-record pages: about 30 requests, some of them faulty; slow answers (3 s) time
+			// out (2 s) and are retried.
+			res := h.pipeline(opts{lookback: 25 * time.Hour, pageSize: 100, targetPgs: 4, maxTries: 10, timeout: 2 * time.Second}).
 				Sync(context.Background(), h.sim.Domains())
 			mustSucceed(t, res)
 			if h.sim.Stats().Faults == 0 {
@@ -101,7 +102,7 @@ func TestNoSecondEverSeesMoreThanTheRateLimitUnderFaults(t *testing.T) {
 	t.Parallel()
 	h := faultHarness(t, livesim.Faults{Rate: 0.1, Classes: livesim.AllFaultClasses, SlowDelay: 3 * time.Second, Seed: 17})
 	sends := newSendLog()
-	res := h.pipeline(opts{rate: 20, lookback: 25 * time.Hour, pageSize: 20, targetPgs: 20, maxTries: 10, sends: sends}).Sync(context.Background(), h.sim.Domains())
+	res := h.pipeline(opts{rate: 20, lookback: 25 * time.Hour, pageSize: 20, targetPgs: 20, maxTries: 10, sends: sends, timeout: 2 * time.Second}).Sync(context.Background(), h.sim.Domains())
 	mustSucceed(t, res)
 	if got := sends.maxSurelyInOneSecond(); got > 20 {
 		t.Fatalf("%d requests were written within one second; --rate-limit is 20", got)

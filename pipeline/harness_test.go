@@ -63,7 +63,7 @@ type opts struct {
 	reconcile bool
 	sends     *sendLog      // records when each request was written; default: not recorded
 	inFlight  int           // MaxRecordsInFlight; 0: the default
-	timeout   time.Duration // the client's per-request timeout; default 2s (below livesim's slow answers)
+	timeout   time.Duration // the client's per-request timeout; default the client's (30s)
 }
 
 func (h *harness) pipeline(o opts) *Pipeline {
@@ -73,9 +73,6 @@ func (h *harness) pipeline(o opts) *Pipeline {
 	}
 	if o.secret == "" {
 		o.secret = "simsecret"
-	}
-	if o.timeout == 0 {
-		o.timeout = 2 * time.Second
 	}
 	limiter := extract.NewLimiter(o.rate)
 	log := zaptest.NewLogger(h.t)
