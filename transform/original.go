@@ -16,8 +16,9 @@ import (
 // object that starts with {"$cbarchive":"fields/1", followed by the 15 fields in the order of
 // callback.FieldNames. A field that is valid UTF-8 is a JSON string (NUL as \u0000), which
 // every JSON decoder returns byte for byte; a field that is not valid UTF-8 is an object
-// {"base64":"…"} holding its exact bytes. The whole is valid JSON. An API answer never starts
-// with that key, so the prefix tells the two apart.
+// {"base64":"…"} holding its exact bytes; a member "$received", {"base64":"…"}, holds the bytes
+// the record was decoded from when those start with the prefix themselves (an answer spoofing
+// it). The whole is valid JSON; the prefix tells it from bytes as received.
 const fieldsFormatKey = "$cbarchive"
 
 var fieldsFormatPrefix = []byte(`{"` + fieldsFormatKey + `":"fields/1"`)
@@ -41,6 +42,13 @@ func encodeFields(rec *callback.Record) []byte {
 		}
 		b = append(b, `{"base64":"`...)
 		b = base64.StdEncoding.AppendEncode(b, []byte(f))
+		b = append(b, `"}`...)
+	}
+	if rawDecodesToFields(rec) {
+		// Received bytes that cannot stand for themselves (they start with this format's
+		// prefix) ride along, so that the record comes back as received.
+		b = append(b, `,"`+originalsReceived+`":{"base64":"`...)
+		b = base64.StdEncoding.AppendEncode(b, rec.Raw)
 		b = append(b, `"}`...)
 	}
 	return append(b, '}')
@@ -113,6 +121,19 @@ func decodeFields(b []byte) (callback.Record, error) {
 			return callback.Record{}, fmt.Errorf("field %s: %w", name, errors.New("neither a string nor a base64 object"))
 		}
 	}
+	if v, ok := m[originalsReceived]; ok {
+		var enc struct {
+			Base64 string `json:"base64"`
+		}
+		if err := json.Unmarshal(v, &enc); err != nil {
+			return callback.Record{}, fmt.Errorf("%s: %w", originalsReceived, err)
+		}
+		raw, err := base64.StdEncoding.DecodeString(enc.Base64)
+		if err != nil {
+			return callback.Record{}, fmt.Errorf("%s: %w", originalsReceived, err)
+		}
+		rec.Raw = raw
+	}
 	return rec, nil
 }
 
@@ -127,9 +148,17 @@ func originalBytes(rec *callback.Record) []byte {
 }
 
 // rawMatches reports whether rec.Raw holds bytes received from the API that decode to exactly
-// rec's fields.
+// rec's fields and can stand where the fields/1 encoding may also stand (raw_original, a
+// reject's raw): they must not start with its prefix.
 func rawMatches(rec *callback.Record) bool {
-	if rec.Raw == nil || bytes.HasPrefix(rec.Raw, fieldsFormatPrefix) {
+	return !bytes.HasPrefix(rec.Raw, fieldsFormatPrefix) && rawDecodesToFields(rec)
+}
+
+// rawDecodesToFields reports whether rec.Raw holds bytes received from the API that decode to
+// exactly rec's fields. Where the bytes are kept under a key of their own (originals'
+// "$received"), nothing else can be mistaken for them, whatever they start with.
+func rawDecodesToFields(rec *callback.Record) bool {
+	if rec.Raw == nil {
 		return false
 	}
 	var got callback.Record

@@ -128,7 +128,7 @@ func (o *originalsBuilder) bytes() []byte {
 func storedForm(rec *callback.Record, row *Row) {
 	var o originalsBuilder
 	var flags int16
-	received := row.Sanitized && rawMatches(rec)
+	received := row.Sanitized && rawDecodesToFields(rec)
 	if received {
 		o.key(originalsReceived)
 		o.b = append(o.b, `{"base64":"`...)
