@@ -12,30 +12,7 @@ import (
 func TestLimiterNeverExceedsTheLimitInAnySecond(t *testing.T) {
 	t.Parallel()
 	l := NewLimiter(20)
-	var mu sync.Mutex
-	var tickets []*Ticket
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // bounds a hang
-	defer cancel()
-	var wg sync.WaitGroup
-	for range 16 {
-		wg.Go(func() {
-			for {
-				tk, err := l.Wait(ctx)
-				if err != nil {
-					t.Errorf("Wait: %v", err)
-					return
-				}
-				mu.Lock()
-				tickets = append(tickets, tk)
-				enough := len(tickets) >= 70
-				mu.Unlock()
-				if enough {
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
+	tickets := waitMany(t, l, 16, 70)
 	if got := maxWithin(admitted(l, tickets), time.Second); got > 20 {
 		t.Errorf("%d sends in one second, limit 20", got)
 	}
@@ -72,30 +49,7 @@ func maxWithin(ts []time.Time, d time.Duration) int {
 func TestLimiterNeverLets31RequestsIntoOneSecondAt30PerSecond(t *testing.T) {
 	t.Parallel()
 	l := NewLimiter(30)
-	var mu sync.Mutex
-	var tickets []*Ticket
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // bounds a hang
-	defer cancel()
-	var wg sync.WaitGroup
-	for range 40 {
-		wg.Go(func() {
-			for {
-				tk, err := l.Wait(ctx)
-				if err != nil {
-					t.Errorf("Wait: %v", err)
-					return
-				}
-				mu.Lock()
-				tickets = append(tickets, tk)
-				enough := len(tickets) >= 100
-				mu.Unlock()
-				if enough {
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
+	tickets := waitMany(t, l, 40, 100)
 	sent := admitted(l, tickets)
 	if got := maxWithin(sent, time.Second); got > 30 {
 		t.Errorf("%d admissions in one second, limit 30", got)
@@ -238,4 +192,35 @@ func TestLimiterBelowOneRequestPerSecondSpacesRequestsByOneOverTheRate(t *testin
 	if took := time.Since(start); took < 2*time.Second {
 		t.Errorf("two requests at 0.5/s took %v, want at least 2 s apart", took)
 	}
+}
+
+// waitMany has workers goroutines call l.Wait until n tickets are out (a few more may come as
+// the workers stop) and returns the tickets.
+func waitMany(t *testing.T, l *Limiter, workers, n int) []*Ticket {
+	t.Helper()
+	var mu sync.Mutex
+	var tickets []*Ticket
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // bounds a hang
+	defer cancel()
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				tk, err := l.Wait(ctx)
+				if err != nil {
+					t.Errorf("Wait: %v", err)
+					return
+				}
+				mu.Lock()
+				tickets = append(tickets, tk)
+				enough := len(tickets) >= n
+				mu.Unlock()
+				if enough {
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return tickets
 }
