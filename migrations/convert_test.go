@@ -18,6 +18,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx", for goose
+	"github.com/pressly/goose/v3"
 
 	"github.com/cbarchive/cbarchive/callback"
 	"github.com/cbarchive/cbarchive/internal/pgtest"
@@ -198,19 +199,7 @@ func (c *cancelAfter) Write(p []byte) (int, error) {
 func TestConvertUpDownUpKeepsEveryRecord(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	url := pgtest.NewDatabase(t)
-	db, err := sql.Open("pgx", url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	p, err := migrations.NewProvider(db, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.UpTo(ctx, 21); err != nil { // the previous layout
-		t.Fatal(err)
-	}
+	url, db, _ := previousLayout(t)
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
 		t.Fatal(err)
@@ -335,4 +324,24 @@ func diff(want, got []string) string {
 		}
 	}
 	return b.String()
+}
+
+// previousLayout returns a new database migrated up to 00021 (the layout before 00050) and a
+// provider of every migration on it, over db.
+func previousLayout(t *testing.T) (string, *sql.DB, *goose.Provider) {
+	t.Helper()
+	url := pgtest.NewDatabase(t)
+	db, err := sql.Open("pgx", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	p, err := migrations.NewProvider(db, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.UpTo(context.Background(), 21); err != nil {
+		t.Fatal(err)
+	}
+	return url, db, p
 }

@@ -3,9 +3,7 @@ package migrations_test
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"errors"
-	"io"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,7 +12,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/cbarchive/cbarchive/callback"
-	"github.com/cbarchive/cbarchive/internal/pgtest"
 	"github.com/cbarchive/cbarchive/migrations"
 	"github.com/cbarchive/cbarchive/transform"
 )
@@ -131,19 +128,7 @@ func hasLatencyColumn(t *testing.T, ctx context.Context, conn *pgx.Conn) bool {
 func TestLatencyMigrationUpDownUpKeepsEveryRecord(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	url := pgtest.NewDatabase(t)
-	db, err := sql.Open("pgx", url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	p, err := migrations.NewProvider(db, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.UpTo(ctx, 21); err != nil {
-		t.Fatal(err)
-	}
+	url, db, p := previousLayout(t)
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
 		t.Fatal(err)
