@@ -1,6 +1,7 @@
 package extract
 
 import (
+	"container/heap"
 	"context"
 	"math"
 	"sync"
@@ -40,6 +41,7 @@ type Limiter struct {
 	sent      []*Ticket // admitted requests of about the last second
 	margin    time.Duration
 	now       func() time.Time
+	turn      turns // who waits next: one request at a time, by priority
 }
 
 // maxMargin bounds how far 429s widen the one-second guard's margin.
@@ -151,8 +153,17 @@ func (t *Ticket) Sent(at time.Time) {
 	t.l.mu.Unlock()
 }
 
-// Wait blocks until one more request may be sent, or ctx ends.
+// Wait blocks until one more request may be sent, or ctx ends. Requests waiting at once are
+// admitted by priority (WithPriority), then in the order they came.
 func (l *Limiter) Wait(ctx context.Context) (*Ticket, error) {
+	if err := l.turn.take(ctx, priorityOf(ctx)); err != nil {
+		return nil, err
+	}
+	defer l.turn.pass()
+	return l.wait(ctx)
+}
+
+func (l *Limiter) wait(ctx context.Context) (*Ticket, error) {
 	for {
 		// Paused (the process lost its place in the account's shared budget): wait.
 		if l.Limit() <= 0 {
@@ -176,7 +187,7 @@ func (l *Limiter) Wait(ctx context.Context) (*Ticket, error) {
 		r := l.effective(now)
 		if r <= 0 {
 			l.mu.Unlock()
-			return l.Wait(ctx)
+			return l.wait(ctx)
 		}
 		if !l.slowUntil.IsZero() && !now.Before(l.slowUntil) {
 			l.slowUntil = time.Time{}
@@ -224,4 +235,114 @@ func (l *Limiter) Wait(ctx context.Context) (*Ticket, error) {
 		case <-t.C:
 		}
 	}
+}
+
+type priorityKey struct{}
+
+// WithPriority returns ctx whose API requests the limiter admits before those of contexts with
+// a later at, when both wait at once (a context without one comes first). The pipeline gives
+// each window its start: the window a domain commits next, whose requests (its count, its
+// re-reads of straddling seconds) come one after another, is not held up behind the pages of
+// windows read ahead of it, and the oldest history, closest to the API's horizon, is read
+// first.
+func WithPriority(ctx context.Context, at time.Time) context.Context {
+	return context.WithValue(ctx, priorityKey{}, at)
+}
+
+// Priority returns the priority WithPriority gave ctx, if any.
+func Priority(ctx context.Context) (time.Time, bool) {
+	at, ok := ctx.Value(priorityKey{}).(time.Time)
+	return at, ok
+}
+
+// priorityOf is ctx's priority as the limiter orders it: lower first.
+func priorityOf(ctx context.Context) int64 {
+	if at, ok := Priority(ctx); ok {
+		return at.UnixNano()
+	}
+	return math.MinInt64
+}
+
+// turns lets one waiter at a time through to the limiter's pace, the one of lowest priority
+// value first, then the earliest come.
+type turns struct {
+	mu      sync.Mutex
+	busy    bool
+	seq     uint64
+	waiting waiters
+}
+
+type waiter struct {
+	prio  int64
+	seq   uint64
+	ready chan struct{} // closed when it is this waiter's turn
+	index int           // in the heap; -1 once taken out
+}
+
+// take waits for the caller's turn.
+func (t *turns) take(ctx context.Context, prio int64) error {
+	t.mu.Lock()
+	if !t.busy {
+		t.busy = true
+		t.mu.Unlock()
+		return nil
+	}
+	t.seq++
+	w := &waiter{prio: prio, seq: t.seq, ready: make(chan struct{})}
+	heap.Push(&t.waiting, w)
+	t.mu.Unlock()
+	select {
+	case <-w.ready:
+		return nil
+	case <-ctx.Done():
+		t.mu.Lock()
+		if w.index >= 0 {
+			heap.Remove(&t.waiting, w.index)
+			t.mu.Unlock()
+			return ctx.Err()
+		}
+		t.mu.Unlock()
+		// Its turn came as ctx ended: hand it on.
+		t.pass()
+		return ctx.Err()
+	}
+}
+
+// pass ends the caller's turn and gives it to the next waiter.
+func (t *turns) pass() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.waiting.Len() == 0 {
+		t.busy = false
+		return
+	}
+	close(heap.Pop(&t.waiting).(*waiter).ready)
+}
+
+// waiters is a heap of waiters by (prio, seq).
+type waiters []*waiter
+
+func (h waiters) Len() int { return len(h) }
+func (h waiters) Less(i, j int) bool {
+	if h[i].prio != h[j].prio {
+		return h[i].prio < h[j].prio
+	}
+	return h[i].seq < h[j].seq
+}
+func (h waiters) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index, h[j].index = i, j
+}
+func (h *waiters) Push(x any) {
+	w := x.(*waiter)
+	w.index = len(*h)
+	*h = append(*h, w)
+}
+func (h *waiters) Pop() any {
+	old := *h
+	w := old[len(old)-1]
+	old[len(old)-1] = nil
+	w.index = -1
+	*h = old[:len(old)-1]
+	return w
 }

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/cbarchive/cbarchive/internal/poll"
 )
 
 func TestLimiterNeverExceedsTheLimitInAnySecond(t *testing.T) {
@@ -223,4 +225,68 @@ func waitMany(t *testing.T, l *Limiter, workers, n int) []*Ticket {
 	}
 	wg.Wait()
 	return tickets
+}
+
+// Requests waiting at once are admitted by priority (the earliest WithPriority first, a context
+// without one before any), then in the order they came; one whose context ends while it waits
+// is skipped and does not hold up the others.
+func TestLimiterAdmitsWaitingRequestsByPriority(t *testing.T) {
+	t.Parallel()
+	l := NewLimiter(20) // one every 51 ms
+	if _, err := l.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// Hold the turn so that every request below waits for it.
+	if err := l.turn.take(context.Background(), 0); err != nil {
+		t.Fatal(err)
+	}
+	base := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	type req struct {
+		name string
+		ctx  context.Context
+	}
+	cancelled, cancel := context.WithCancel(WithPriority(context.Background(), base))
+	reqs := []req{
+		{"late", WithPriority(context.Background(), base.Add(time.Hour))},
+		{"early-first", WithPriority(context.Background(), base.Add(time.Minute))},
+		{"cancelled", cancelled},
+		{"none", context.Background()},
+		{"early-second", WithPriority(context.Background(), base.Add(time.Minute))},
+	}
+	var mu sync.Mutex
+	var order []string
+	var wg sync.WaitGroup
+	for i, r := range reqs {
+		wg.Go(func() {
+			if _, err := l.Wait(r.ctx); err != nil {
+				if r.name != "cancelled" {
+					t.Errorf("%s: %v", r.name, err)
+				}
+				return
+			}
+			mu.Lock()
+			order = append(order, r.name)
+			mu.Unlock()
+		})
+		// Let each one queue before the next (the order among equal priorities is arrival).
+		if !poll.Within(time.Minute, func() bool { l.turn.mu.Lock(); defer l.turn.mu.Unlock(); return l.turn.waiting.Len() == i+1 }) {
+			t.Fatalf("request %s did not queue", r.name)
+		}
+	}
+	cancel()
+	if !poll.Within(time.Minute, func() bool { l.turn.mu.Lock(); defer l.turn.mu.Unlock(); return l.turn.waiting.Len() == len(reqs)-1 }) {
+		t.Fatal("the cancelled request did not leave the queue")
+	}
+	l.turn.pass()
+	wg.Wait()
+	want := []string{"none", "early-first", "early-second", "late"}
+	if !slices.Equal(order, want) {
+		t.Errorf("admitted in the order %v, want %v", order, want)
+	}
+	if at, ok := Priority(reqs[1].ctx); !ok || !at.Equal(base.Add(time.Minute)) {
+		t.Errorf("Priority = %v, %v; want %v", at, ok, base.Add(time.Minute))
+	}
+	if _, ok := Priority(context.Background()); ok {
+		t.Error("a context without a priority reports one")
+	}
 }
