@@ -359,6 +359,11 @@ type WindowRead struct {
 	Density float64
 	// Counted is how many records Density stands on (for Sizer.Observe).
 	Counted int
+	// DensityFloor: Density is from a count that may be a capped one (ReadFirst's, when no
+	// count seen before vouches for it), so the true density may be higher (Sizer.Learn).
+	DensityFloor bool
+
+	holds func(int64) // ReadOpts.Holds, until called
 }
 
 // DenseReason is the sync_gaps reason of a second that holds more records than one page and
@@ -381,8 +386,53 @@ const DenseReason = "more records in one second than one page holds, and the API
 // dense second: it is returned as a Gap and none of its records are kept. A query the API
 // refuses as too long or too old is narrowed (see Learned).
 func (r *Reader) Read(ctx context.Context, q Query, w Window, stats *Stats) (*WindowRead, error) {
-	out := &WindowRead{Window: Window{Start: w.Start, End: w.Start}}
-	end, err := r.read(ctx, q, w, out, stats, true)
+	return r.ReadWindow(ctx, q, w, stats, ReadOpts{})
+}
+
+// ReadFirst is Read for the first window of a range whose record density the caller does not
+// know yet (often the whole range). When its count shows that w must be split, it stops
+// there: it returns an empty prefix (Window.End = w.Start, nothing else) whose Density is the
+// count's records per second, so that the caller plans the range as windows read side by side
+// instead of Read reading the parts one after another. It costs no request more: the count is
+// the request a split starts with, and its page is not kept by a split either. (When answers
+// are not sorted by time, the prefix up to the count's earliest drawn record is read too, see
+// first.)
+func (r *Reader) ReadFirst(ctx context.Context, q Query, w Window, stats *Stats) (*WindowRead, error) {
+	return r.ReadWindow(ctx, q, w, stats, ReadOpts{First: true})
+}
+
+// ReadOpts are the options of ReadWindow.
+type ReadOpts struct {
+	First bool // read as ReadFirst, else as Read
+	// Holds, when set, is told once, as soon as the read knows it, that it will hold fewer
+	// records than Weight until it ends: a window read whole at a count it trusts holds that
+	// count and a page (for the re-read of a straddling second), so that the caller can give
+	// the rest of the window's memory to other reads early. (Records that arrive between
+	// requests may add a few.)
+	Holds func(records int64)
+}
+
+// ReadWindow is Read, or ReadFirst, with the options o.
+func (r *Reader) ReadWindow(ctx context.Context, q Query, w Window, stats *Stats, o ReadOpts) (*WindowRead, error) {
+	sc := scopeWindow
+	if o.First {
+		sc = scopeFirst
+	}
+	return r.readWindow(ctx, q, w, stats, sc, o.Holds)
+}
+
+// scope is what one call of read reads.
+type scope int
+
+const (
+	scopePart   scope = iota // a part of a window being split
+	scopeWindow              // a window (Read)
+	scopeFirst               // a window of unknown density (ReadFirst)
+)
+
+func (r *Reader) readWindow(ctx context.Context, q Query, w Window, stats *Stats, sc scope, holds func(int64)) (*WindowRead, error) {
+	out := &WindowRead{Window: Window{Start: w.Start, End: w.Start}, holds: holds}
+	end, err := r.read(ctx, q, w, out, stats, sc)
 	out.Window.End = end
 	if err != nil {
 		return nil, err
@@ -416,7 +466,7 @@ func earliest(recs []callback.Record) (time.Time, bool) {
 const maxDriftRereads = 3
 
 // read reads a prefix of w into out and returns where the prefix ends.
-func (r *Reader) read(ctx context.Context, q Query, w Window, out *WindowRead, stats *Stats, top bool) (time.Time, error) {
+func (r *Reader) read(ctx context.Context, q Query, w Window, out *WindowRead, stats *Stats, sc scope) (time.Time, error) {
 	if w.Empty() {
 		return w.End, nil
 	}
@@ -440,13 +490,13 @@ func (r *Reader) read(ctx context.Context, q Query, w Window, out *WindowRead, s
 		first, err := r.describe(ctx, q, w, 1, p, stats)
 		if err != nil {
 			if isRefused(err) {
-				return r.refused(ctx, q, w, out, stats, err, top)
+				return r.refused(ctx, q, w, out, stats, err, sc)
 			}
 			return w.Start, fmt.Errorf("window %s of %s: %w", w, q.Domain, err)
 		}
 		total := first.TotalCount
 		trusted := r.cfg.Learned.trust(total, p)
-		if top && trusted && out.Density == 0 {
+		if sc != scopePart && trusted && out.Density == 0 {
 			out.Density, out.Counted = float64(total)/w.QuerySpan().Seconds(), total
 		}
 		if trusted && total <= p {
@@ -477,6 +527,9 @@ func (r *Reader) read(ctx context.Context, q Query, w Window, out *WindowRead, s
 			draw = sampleOf(w, total, first.Records)
 		}
 		if !oneSecond && (!trusted || total > r.limit() || order == OrderUnsorted) {
+			if sc == scopeFirst {
+				return r.first(ctx, q, w, total, draw, trusted, out, stats)
+			}
 			return r.splitDrawn(ctx, q, w, total, draw, trusted, out, stats)
 		}
 		if !trusted || order == OrderUnsorted {
@@ -491,6 +544,11 @@ func (r *Reader) read(ctx context.Context, q Query, w Window, out *WindowRead, s
 		if Pages(total, p) > MaxPageNum {
 			r.dense(q, w, total, out)
 			return w.End, nil
+		}
+		if sc != scopePart && out.holds != nil {
+			// Read whole at this count (at most the limit, see above): its pages and a re-read.
+			out.holds(int64(total + p))
+			out.holds = nil
 		}
 		pages, err := r.fetch(ctx, q, w, first, stats)
 		var drift *DriftError
@@ -546,6 +604,28 @@ func (r *Reader) read(ctx context.Context, q Query, w Window, out *WindowRead, s
 	}
 }
 
+// first ends ReadFirst for a window w that must be split: the density is the count's. A draw
+// (answers not sorted by time) also shows where the records begin: w up to its earliest drawn
+// record is read (it holds about total / (drawn + 1) records, wherever they begin), and the
+// density counts from there. A first sync's lookback may begin long before the domain's first
+// call-back: windows planned from the density alone would spend a request on every window's
+// worth of that empty time.
+func (r *Reader) first(ctx context.Context, q Query, w Window, total int, d *sample, trusted bool, out *WindowRead, stats *Stats) (time.Time, error) {
+	from := w.Start.Add(-time.Second) // the query's start (Window.Query)
+	if d != nil {
+		from = time.Unix(d.secs[0], 0).In(w.Start.Location())
+	}
+	out.Density, out.Counted, out.DensityFloor = float64(total)/w.End.Sub(from).Seconds(), total, !trusted
+	if d == nil {
+		return w.Start, nil
+	}
+	part := Window{Start: w.Start, End: from}
+	if !from.After(w.Start) {
+		part = r.cut(w, total, d, trusted)[0]
+	}
+	return r.read(ctx, q, part, out, stats, scopePart)
+}
+
 // split cuts w by time into parts of about Target records each (at least two) and reads them
 // in order; once the read holds half its limit it stops after the current part (a prefix).
 func (r *Reader) split(ctx context.Context, q Query, w Window, total int, out *WindowRead, stats *Stats) (time.Time, error) {
@@ -583,7 +663,7 @@ func (r *Reader) splitDrawn(ctx context.Context, q Query, w Window, total int, d
 	r.log.Debug("splitting a window", zap.Stringer("window", w),
 		zap.Int("total_count", total), zap.Int("parts", len(parts)), zap.Bool("at_draw", d != nil))
 	for i, part := range parts {
-		end, err := r.read(ctx, q, part, out, stats, false)
+		end, err := r.read(ctx, q, part, out, stats, scopePart)
 		if err != nil || end.Before(part.End) {
 			return end, err
 		}
@@ -883,7 +963,7 @@ func (r *Reader) sorted(ctx context.Context, q Query, w Window, pages []Page, ou
 			continue
 		}
 		sub := &WindowRead{}
-		if _, err := r.read(ctx, q, sec, sub, stats, false); err != nil {
+		if _, err := r.read(ctx, q, sec, sub, stats, scopePart); err != nil {
 			return false, err
 		}
 		out.Rejects = append(out.Rejects, sub.Rejects...)
@@ -953,7 +1033,7 @@ func (r *Reader) probe(ctx context.Context, q Query, w Window, stats *Stats) (ok
 // (accepted: the span was too long; learn it); a refused day near the history horizon is too
 // old (find the oldest start accepted, learn it, record the rest as a gap); anything else is an
 // error. One reader narrows at a time; the others then read with what it learned.
-func (r *Reader) refused(ctx context.Context, q Query, w Window, out *WindowRead, stats *Stats, apiErr error, top bool) (time.Time, error) {
+func (r *Reader) refused(ctx context.Context, q Query, w Window, out *WindowRead, stats *Stats, apiErr error, sc scope) (time.Time, error) {
 	l := r.cfg.Learned
 	l.narrowMu.Lock()
 	learned, err := r.narrow(ctx, q, w, out, stats, apiErr)
@@ -962,7 +1042,7 @@ func (r *Reader) refused(ctx context.Context, q Query, w Window, out *WindowRead
 		return w.Start, err
 	}
 	if learned {
-		return r.read(ctx, q, w, out, stats, top)
+		return r.read(ctx, q, w, out, stats, sc)
 	}
 	return w.End, nil // all of w is a gap
 }

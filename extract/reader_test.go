@@ -3,6 +3,7 @@ package extract
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"sort"
@@ -122,12 +123,21 @@ func readAll(t *testing.T, r *Reader, from, to time.Time) ([]callback.Record, []
 	sizer := NewSizer(r.Target, r.cfg.Learned.MaxSpan)
 	for cur := from; cur.Before(to); {
 		w := Window{Start: cur, End: sizer.Next(cur, to)}
-		res, err := r.Read(context.Background(), Query{Domain: "d.example.com"}, w, nil)
+		read := r.Read
+		first := !sizer.Known()
+		if first {
+			read = r.ReadFirst
+		}
+		res, err := read(context.Background(), Query{Domain: "d.example.com"}, w, nil)
 		if err != nil {
 			t.Fatalf("read %v: %v", w, err)
 		}
-		if res.Density > 0 {
-			sizer.Observe(res.Density, res.Counted)
+		sizer.Learn(res)
+		if first && res.Window.Empty() && len(res.Records)+len(res.Rejects)+len(res.Gaps) == 0 {
+			if res.Density <= 0 {
+				t.Fatalf("ReadFirst of %v read nothing and gave no density", w)
+			}
+			continue // only counted: plan the windows from the density
 		}
 		if !res.Window.Start.Equal(cur) || !res.Window.End.After(cur) || res.Window.End.After(w.End) {
 			t.Fatalf("read of %v covered %v", w, res.Window)
@@ -229,6 +239,72 @@ func TestReadIsExactUnderEveryOrderAndCap(t *testing.T) {
 				t.Errorf("%d requests for a minimum of %d (%.2fx), want at most %.2fx", f.requests, minimum, ratio, c.maxRatio)
 			}
 			t.Logf("%d requests, minimum %d, order learned %s", f.requests, minimum, r.cfg.Learned.Order())
+		})
+	}
+}
+
+// ReadFirst reads a window that fits as Read does; a window that must be split is only counted
+// when its answers are sorted (the density for the caller to plan windows side by side); when
+// they are not, it is read up to the first page's earliest drawn record, past an empty hour,
+// and the density counts from there.
+func TestReadFirstCountsAWindowThatMustBeSplit(t *testing.T) {
+	t.Parallel()
+	q := Query{Domain: "d.example.com"}
+	from, to := t0.Add(-time.Hour), t0.Add(time.Hour) // an empty hour, then busyHour's 2,940
+	for _, c := range []struct {
+		order    string
+		from, to time.Time
+	}{
+		{"stable", from, to},
+		{"desc", from, to},
+		{"shuffle", from, to},
+		{"shuffle", t0.Add(10 * time.Minute), t0.Add(11 * time.Minute)}, // fits one page
+	} {
+		t.Run(fmt.Sprintf("%s/%s", c.order, c.to.Sub(c.from)), func(t *testing.T) {
+			t.Parallel()
+			f := newFake(c.order)
+			busyHour(f)
+			r := newTestReader(f, 100)
+			w := Window{Start: c.from, End: c.to}
+			res, err := r.ReadFirst(context.Background(), q, w, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch want := f.truth(c.from, c.to); {
+			case len(want) <= 100:
+				// One minute holds 30 records (one a second is every other second).
+				if len(want) != 30 || res.Window != w || f.requests != 1 {
+					t.Fatalf("read %v of %v in %d requests, %d records; want all of it in 1", res.Window, w, f.requests, len(want))
+				}
+				if missing, extra := sameMultiset(res.Records, want); missing != 0 || extra != 0 {
+					t.Fatalf("%d missing, %d extra", missing, extra)
+				}
+			case c.order != "shuffle":
+				// Counted only: 2,940 records over the query's 7,201 seconds.
+				if res.Window != (Window{Start: w.Start, End: w.Start}) || len(res.Records) != 0 || f.requests != 1 {
+					t.Fatalf("read %v with %d records in %d requests; want only the count (1 request)", res.Window, len(res.Records), f.requests)
+				}
+				if wantD := 2940.0 / 7201; math.Abs(res.Density-wantD) > 1e-9 || res.Counted != 2940 {
+					t.Fatalf("density %v from %d records, want %v from 2940", res.Density, res.Counted, wantD)
+				}
+			default:
+				// Up to the earliest drawn record: past the empty hour, exactly.
+				end := res.Window.End
+				if !res.Window.Start.Equal(w.Start) || !end.After(t0) || end.After(t0.Add(10*time.Minute)) {
+					t.Fatalf("first part read %v, want it past the empty hour, within 10 minutes of %v", res.Window, t0)
+				}
+				if missing, extra := sameMultiset(res.Records, f.truth(w.Start, end)); missing != 0 || extra != 0 {
+					t.Fatalf("first part: %d missing, %d extra", missing, extra)
+				}
+				// The density counts from the first drawn record, in the busy hour: between
+				// 2,940 / 3,600 s and 2,940 / 3,000 s, not diluted by the empty hour.
+				if res.Density < 2940.0/3601 || res.Density > 2940.0/3000 || res.Counted != 2940 {
+					t.Fatalf("density %v from %d records, want 0.82–0.98 from 2940", res.Density, res.Counted)
+				}
+				if f.requests > 4 {
+					t.Fatalf("%d requests for the count and the first part, want at most 4", f.requests)
+				}
+			}
 		})
 	}
 }
@@ -537,5 +613,59 @@ func TestARecordDeletedWhileReadingIsReadAgain(t *testing.T) {
 	}
 	if missing, extra := sameMultiset(got, f.truth(t0, t0.Add(time.Hour))); missing != 0 || extra != 0 {
 		t.Errorf("%d missing, %d extra", missing, extra)
+	}
+}
+
+// ReadOpts.Holds is told, once, count + a page as soon as a window read whole has a count it
+// trusts, before its other pages are asked for; a window of one page or one that is split
+// never tells it (it holds at most Weight).
+func TestReadWindowTellsWhatItHoldsOnceCounted(t *testing.T) {
+	t.Parallel()
+	q := Query{Domain: "d.example.com"}
+	for _, c := range []struct {
+		name     string
+		w        Window
+		wantHold int64 // 0: never told
+	}{
+		// 10 minutes of busyHour: 300 one-every-other-second records and 6 bursts of 30; the
+		// query [S − 1s, E] also counts the record at E (00:30:00), which is not kept.
+		{"read whole", Window{Start: t0.Add(20 * time.Minute), End: t0.Add(30 * time.Minute)}, 300 + 6*30 + 1 + 100},
+		{"one page", Window{Start: t0.Add(10 * time.Minute), End: t0.Add(11 * time.Minute)}, 0},
+		{"split", Window{Start: t0, End: t0.Add(time.Hour)}, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFake("stable")
+			busyHour(f)
+			r := NewReader(ReaderConfig{Source: f, Learned: NewLearned(nil), PageSize: 100, TargetPages: 5,
+				MaxWindowRecords: 1000, Now: func() time.Time { return t0.Add(2 * time.Hour) }})
+			// A count seen before, larger than the window's, vouches for it (Learned.trust).
+			if _, err := r.ReadFirst(context.Background(), q, Window{Start: t0, End: t0.Add(time.Hour)}, nil); err != nil {
+				t.Fatal(err)
+			}
+			var told []int64
+			var pagesAfterCount int
+			f.onPage = func(_ *fakeAPI, q Query) {
+				if q.PageNum > 1 && len(told) == 0 {
+					pagesAfterCount++
+				}
+			}
+			res, err := r.ReadWindow(context.Background(), q, c.w, nil, ReadOpts{Holds: func(n int64) { told = append(told, n) }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.wantHold == 0 {
+				if len(told) != 0 {
+					t.Fatalf("told %v, want nothing", told)
+				}
+				return
+			}
+			if len(told) != 1 || told[0] != c.wantHold || pagesAfterCount != 0 {
+				t.Fatalf("told %v (%d pages asked before), want [%d] before any page after the first", told, pagesAfterCount, c.wantHold)
+			}
+			if got := int64(len(res.Records)); got != 480 || res.Window != c.w {
+				t.Fatalf("read %v with %d records, want all of %v", res.Window, got, c.w)
+			}
+		})
 	}
 }

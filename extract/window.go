@@ -2,6 +2,7 @@ package extract
 
 import (
 	"fmt"
+	"math"
 	"sync"
 	"time"
 )
@@ -128,6 +129,7 @@ type Sizer struct {
 	mu      sync.Mutex
 	density float64 // records per second; 0 = unknown
 	known   bool
+	floor   bool // density is only a floor (see Learn)
 }
 
 // NewSizer returns a Sizer for windows of about target() records whose queries span at most
@@ -139,18 +141,40 @@ func NewSizer(target func() int, maxSpan func() time.Duration) *Sizer {
 // sizerMemory is about how many records of recent windows the Sizer's density stands on.
 const sizerMemory = 400
 
+// floorJump is how far above a floor density an observation must be to replace it outright.
+const floorJump = 1.5
+
+// Learn takes the density a read showed (nothing when it showed none): with Observe, or as a
+// floor when it came from a count that may be capped (WindowRead.DensityFloor).
+func (s *Sizer) Learn(wr *WindowRead) {
+	switch {
+	case wr.Density <= 0:
+	case wr.DensityFloor:
+		s.mu.Lock()
+		if !s.known {
+			s.density, s.known, s.floor = wr.Density, true, true
+		}
+		s.mu.Unlock()
+	default:
+		s.Observe(wr.Density, wr.Counted)
+	}
+}
+
 // Observe records the density (records per second) a window showed, counted from records
 // records. The first observation is taken as it is; later ones are averaged in with the weight
 // records / (records + 400): a window of eighty records (answers read one page per window)
 // moves the density by a sixth, so that its count's noise does not size the next windows,
-// while a window of thousands replaces it nearly whole.
+// while a window of thousands replaces it nearly whole. A density that is only a floor (the
+// run's first count, which may be a capped one) is replaced by the first observation well
+// above it (1.5 ×): a capped count would otherwise size windows far too long for a while.
 func (s *Sizer) Observe(density float64, records int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.known {
-		s.density, s.known = density, true
+	if !s.known || (s.floor && density > floorJump*s.density) {
+		s.density, s.known, s.floor = density, true, false
 		return
 	}
+	s.floor = false
 	n := float64(max(records, 0))
 	w := n / (n + sizerMemory)
 	s.density = (1-w)*s.density + w*density
@@ -163,15 +187,18 @@ func (s *Sizer) Known() bool {
 	return s.known
 }
 
-// Next returns the end of the window that starts at start, at most end.
+// Next returns the end of the window that starts at start, at most end. The windows left
+// before end share its expected records evenly, each at most the target: the last is not a
+// small remainder whose partial page costs a request of its own.
 func (s *Sizer) Next(start, end time.Time) time.Time {
 	span := s.maxSpan() - time.Second // the query adds one second (Window.Query)
 	s.mu.Lock()
 	density := s.density
 	s.mu.Unlock()
 	if density > 0 {
-		want := float64(s.target()) / density
-		if d := time.Duration(want * float64(time.Second)); d < span {
+		left := end.Sub(start).Seconds()
+		n := math.Ceil(density * left / float64(s.target()))
+		if d := time.Duration(left / max(n, 1) * float64(time.Second)); d < span {
 			span = max(d.Truncate(time.Second), time.Second)
 		}
 	}

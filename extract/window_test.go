@@ -139,3 +139,49 @@ func TestTheSizerWeighsADensityByItsRecords(t *testing.T) {
 		}
 	}
 }
+
+// The windows left before the end share its records evenly: 1,500 records at the target of
+// 1,000 are two windows of 750, not 1,000 and a remainder of 500.
+func TestTheSizerSharesTheRestEvenly(t *testing.T) {
+	t.Parallel()
+	s := NewSizer(func() int { return 1000 }, func() time.Duration { return MaxSpan })
+	s.Observe(1, 1000)
+	start := now.Add(-1500 * time.Second)
+	if got := s.Next(start, now).Sub(start); got != 750*time.Second {
+		t.Errorf("window = %v, want 750s (1,500 s left at 1 record/s, target 1,000)", got)
+	}
+	if got := s.Next(now.Add(-1000*time.Second), now).Sub(now.Add(-1000 * time.Second)); got != 1000*time.Second {
+		t.Errorf("window = %v, want all of the 1,000 s left", got)
+	}
+}
+
+// A density that is only a floor (a first count that may be capped) sizes windows until a
+// window shows more: one well above it (1.5 ×) replaces it, a close one is averaged in as
+// usual, and a floor never replaces a density already observed.
+func TestAFloorDensityGivesWayToAHigherOne(t *testing.T) {
+	t.Parallel()
+	start := now.Add(-100000 * time.Second)
+	floor := &WindowRead{Density: 0.1, Counted: 100, DensityFloor: true}
+	for _, c := range []struct {
+		name  string
+		steps []*WindowRead
+		want  time.Duration // 100,000 s shared evenly by windows of at most 1,000 records
+	}{
+		{"floor alone", []*WindowRead{floor}, 10000 * time.Second}, // 10,000 records: 10 windows
+		{"well above replaces", []*WindowRead{floor, {Density: 1, Counted: 100}}, 1000 * time.Second},
+		// 0.1 + (0.12 − 0.1) × 1000/1400 = 0.1142857 per second: 11,429 records, 12 windows
+		{"close is averaged", []*WindowRead{floor, {Density: 0.12, Counted: 1000}}, 8333 * time.Second},
+		{"observed first stays", []*WindowRead{{Density: 1, Counted: 1000}, floor}, 1000 * time.Second},
+		// after the floor was replaced, the usual weights: 1 + (2 − 1) × 400/800 = 1.5 per
+		// second: 150 windows of 666.7 s
+		{"then as usual", []*WindowRead{floor, {Density: 1, Counted: 100}, {Density: 2, Counted: 400}}, 666 * time.Second},
+	} {
+		s := NewSizer(func() int { return 1000 }, func() time.Duration { return MaxSpan })
+		for _, st := range c.steps {
+			s.Learn(st)
+		}
+		if got := s.Next(start, now).Sub(start); got != c.want {
+			t.Errorf("%s: window %v, want %v", c.name, got, c.want)
+		}
+	}
+}
