@@ -146,8 +146,41 @@ type WindowEvent struct {
 type Pipeline struct {
 	cfg     Config
 	log     *zap.Logger
-	mem     *semaphore.Weighted // records in flight, process-wide
+	mem     *budget // records in flight, process-wide
 	memSize int64
+}
+
+// budget is the process-wide memory budget, in records held between fetching and committing.
+// Every release wakes the domains waiting for room to read ahead (see changed), so that a
+// domain reads more windows as soon as another domain frees memory, not only at its own next
+// read or commit.
+type budget struct {
+	*semaphore.Weighted
+	mu    sync.Mutex
+	freed chan struct{} // closed by the next release
+}
+
+func newBudget(n int64) *budget {
+	return &budget{Weighted: semaphore.NewWeighted(n), freed: make(chan struct{})}
+}
+
+// Release returns n records to the budget and wakes every waiter of changed.
+func (b *budget) Release(n int64) {
+	if n <= 0 {
+		return
+	}
+	b.Weighted.Release(n)
+	b.mu.Lock()
+	close(b.freed)
+	b.freed = make(chan struct{})
+	b.mu.Unlock()
+}
+
+// changed returns a channel closed by the next release.
+func (b *budget) changed() <-chan struct{} {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.freed
 }
 
 // New returns a Pipeline for cfg.
@@ -190,7 +223,7 @@ func New(cfg Config) (*Pipeline, error) {
 	// A window's memory weight (extract.Reader.Weight) is at most 1.5 × max(MaxWindowRecords,
 	// 2 pages) + 2 pages: make sure the budget holds one window.
 	p.memSize = int64(max(cfg.MaxRecordsInFlight, 3*max(p.maxWindowRecords(), 2*cfg.PageSize)/2+2*cfg.PageSize))
-	p.mem = semaphore.NewWeighted(p.memSize)
+	p.mem = newBudget(p.memSize)
 	return p, nil
 }
 
@@ -478,6 +511,7 @@ func (p *Pipeline) logDomain(st *domainRun, res DomainResult) {
 // future is a window being read ahead of the commits.
 type future struct {
 	w      extract.Window
+	first  bool // read with ReadFirst: the domain's density was not known yet
 	weight int64
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -508,8 +542,8 @@ func (p *Pipeline) readRange(ctx context.Context, st *domainRun, r extract.Range
 	// wake is signalled whenever a read ends, so that another can start at once.
 	wake := make(chan struct{}, 1)
 	launch := func(w extract.Window, weight int64) *future {
-		fctx, cancel := context.WithCancel(ctx)
-		f := &future{w: w, weight: weight, cancel: cancel, done: make(chan struct{})}
+		fctx, cancel := context.WithCancel(extract.WithPriority(ctx, w.Start))
+		f := &future{w: w, first: !st.sizer.Known(), weight: weight, cancel: cancel, done: make(chan struct{})}
 		go func() {
 			defer func() {
 				select {
@@ -518,10 +552,17 @@ func (p *Pipeline) readRange(ctx context.Context, st *domainRun, r extract.Range
 				}
 			}()
 			defer close(f.done)
-			f.res, f.err = st.reader.Read(fctx, st.query, w, &st.stats)
-			if f.err == nil && f.res.Density > 0 {
+			f.res, f.err = st.reader.ReadWindow(fctx, st.query, w, &st.stats, extract.ReadOpts{First: f.first,
+				Holds: func(n int64) {
+					// Its count is known: the rest of its weight lets other windows be read.
+					if n < f.weight {
+						p.mem.Release(f.weight - n)
+						f.weight = n
+					}
+				}})
+			if f.err == nil {
 				// The freshest density sizes the windows planned next.
-				st.sizer.Observe(f.res.Density, f.res.Counted)
+				st.sizer.Learn(f.res)
 			}
 			if f.err == nil && !f.res.Window.End.Before(w.End) {
 				// Read whole: it holds its records only until its commit, not the most a read
@@ -573,6 +614,7 @@ func (p *Pipeline) readRange(ctx context.Context, st *domainRun, r extract.Range
 		return nil
 	}
 	for {
+		freed := p.mem.changed() // taken before launchMore: a release after it wakes the select
 		if err := launchMore(); err != nil {
 			return err
 		}
@@ -602,10 +644,19 @@ func (p *Pipeline) readRange(ctx context.Context, st *domainRun, r extract.Range
 		case <-ready:
 		case <-wake:
 			continue // a read ended: start another
+		case <-freed:
+			continue // memory freed (by any domain): read further ahead
 		}
 		f := queue[0]
 		if f.err != nil {
 			return f.err
+		}
+		if f.first && f.res.Window.Empty() && len(f.res.Records)+len(f.res.Rejects)+len(f.res.Gaps) == 0 && st.sizer.Known() {
+			// Only counted (ReadFirst): the sizer now knows the density, so the range from
+			// here is planned as windows read side by side.
+			drop(queue)
+			queue, cursor = nil, f.w.Start
+			continue
 		}
 		// Windows read whole right after it, and already read, commit with it in one
 		// transaction (fewer, larger commits), up to a window's worth of records.
