@@ -240,11 +240,13 @@ func (l *Limiter) wait(ctx context.Context) (*Ticket, error) {
 type priorityKey struct{}
 
 // WithPriority returns ctx whose API requests the limiter admits before those of contexts with
-// a later at, when both wait at once (a context without one comes first). The pipeline gives
-// each window its start: the window a domain commits next, whose requests (its count, its
-// re-reads of straddling seconds) come one after another, is not held up behind the pages of
-// windows read ahead of it, and the oldest history, closest to the API's horizon, is read
-// first.
+// a later at, when both wait at once (a context without one comes first), within their kind:
+// a window's requests that come one after another (its count, the re-reads of its straddling
+// seconds) go before the pages a window reads side by side (pages 2 and on), which fill the
+// rate in between. The pipeline gives each window its start: every window's count is asked as
+// soon as it can be, so its pages are there to be read when others run out, the window a
+// domain commits next is not held up behind pages read ahead of it, and the oldest history,
+// closest to the API's horizon, is read first.
 func WithPriority(ctx context.Context, at time.Time) context.Context {
 	return context.WithValue(ctx, priorityKey{}, at)
 }
@@ -255,12 +257,35 @@ func Priority(ctx context.Context) (time.Time, bool) {
 	return at, ok
 }
 
-// priorityOf is ctx's priority as the limiter orders it: lower first.
-func priorityOf(ctx context.Context) int64 {
-	if at, ok := Priority(ctx); ok {
-		return at.UnixNano()
+type bulkKey struct{}
+
+// asBulk marks ctx's requests as pages read side by side (see WithPriority).
+func asBulk(ctx context.Context) context.Context {
+	return context.WithValue(ctx, bulkKey{}, true)
+}
+
+// priority orders waiting requests: one-after-another requests before bulk pages, then by
+// time, lower first.
+type priority struct {
+	bulk bool
+	at   int64
+}
+
+func (p priority) before(o priority) bool {
+	if p.bulk != o.bulk {
+		return !p.bulk
 	}
-	return math.MinInt64
+	return p.at < o.at
+}
+
+// priorityOf is ctx's priority as the limiter orders it.
+func priorityOf(ctx context.Context) priority {
+	p := priority{at: math.MinInt64}
+	if at, ok := Priority(ctx); ok {
+		p.at = at.UnixNano()
+	}
+	p.bulk, _ = ctx.Value(bulkKey{}).(bool)
+	return p
 }
 
 // turns lets one waiter at a time through to the limiter's pace, the one of lowest priority
@@ -273,14 +298,14 @@ type turns struct {
 }
 
 type waiter struct {
-	prio  int64
+	prio  priority
 	seq   uint64
 	ready chan struct{} // closed when it is this waiter's turn
 	index int           // in the heap; -1 once taken out
 }
 
 // take waits for the caller's turn.
-func (t *turns) take(ctx context.Context, prio int64) error {
+func (t *turns) take(ctx context.Context, prio priority) error {
 	t.mu.Lock()
 	if !t.busy {
 		t.busy = true
@@ -325,7 +350,7 @@ type waiters []*waiter
 func (h waiters) Len() int { return len(h) }
 func (h waiters) Less(i, j int) bool {
 	if h[i].prio != h[j].prio {
-		return h[i].prio < h[j].prio
+		return h[i].prio.before(h[j].prio)
 	}
 	return h[i].seq < h[j].seq
 }

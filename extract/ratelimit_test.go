@@ -227,9 +227,10 @@ func waitMany(t *testing.T, l *Limiter, workers, n int) []*Ticket {
 	return tickets
 }
 
-// Requests waiting at once are admitted by priority (the earliest WithPriority first, a context
-// without one before any), then in the order they came; one whose context ends while it waits
-// is skipped and does not hold up the others.
+// Requests waiting at once are admitted by priority (one-after-another requests before bulk
+// pages, then the earliest WithPriority first, a context without one before any), then in the
+// order they came; one whose context ends while it waits is skipped and does not hold up the
+// others.
 func TestLimiterAdmitsWaitingRequestsByPriority(t *testing.T) {
 	t.Parallel()
 	l := NewLimiter(20) // one every 51 ms
@@ -237,7 +238,7 @@ func TestLimiterAdmitsWaitingRequestsByPriority(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Hold the turn so that every request below waits for it.
-	if err := l.turn.take(context.Background(), 0); err != nil {
+	if err := l.turn.take(context.Background(), priority{}); err != nil {
 		t.Fatal(err)
 	}
 	base := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
@@ -252,6 +253,7 @@ func TestLimiterAdmitsWaitingRequestsByPriority(t *testing.T) {
 		{"cancelled", cancelled},
 		{"none", context.Background()},
 		{"early-second", WithPriority(context.Background(), base.Add(time.Minute))},
+		{"bulk-earliest", asBulk(WithPriority(context.Background(), base))},
 	}
 	var mu sync.Mutex
 	var order []string
@@ -279,7 +281,7 @@ func TestLimiterAdmitsWaitingRequestsByPriority(t *testing.T) {
 	}
 	l.turn.pass()
 	wg.Wait()
-	want := []string{"none", "early-first", "early-second", "late"}
+	want := []string{"none", "early-first", "early-second", "late", "bulk-earliest"}
 	if !slices.Equal(order, want) {
 		t.Errorf("admitted in the order %v, want %v", order, want)
 	}

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/cbarchive/cbarchive/callback"
 	"github.com/cbarchive/cbarchive/transform"
@@ -789,7 +791,7 @@ func (r *Reader) fetch(ctx context.Context, q Query, w Window, first Page, stats
 	if err := check(first, 1); err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := context.WithCancel(asBulk(ctx))
 	defer cancel()
 	var mu sync.Mutex
 	var firstErr error
@@ -947,24 +949,37 @@ func (r *Reader) sorted(ctx context.Context, q Query, w Window, pages []Page, ou
 		secs = append(secs, k)
 	}
 	slices.Sort(secs)
+	// Straddling seconds with repeated identities are re-read alone, side by side (a window's
+	// last requests, which nothing else of it overlaps).
+	repeated := map[int64]*WindowRead{} // straddling seconds with repeated identities
+	for _, k := range secs {
+		if len(onPages[k]) >= 2 && !disjointAcrossPages(pages, bySecond[k], func(l loc) (int, int) { return l.page, l.idx }) {
+			repeated[k] = &WindowRead{}
+		}
+	}
+	oneSecond := w.End.Sub(w.Start) <= time.Second
+	if !oneSecond {
+		held := map[int64]int{}
+		for k := range repeated {
+			held[k] = len(bySecond[k])
+		}
+		if err := r.rereadSeconds(ctx, q, repeated, held, stats); err != nil {
+			return false, err
+		}
+	}
 	var recs []callback.Record
 	for _, k := range secs {
 		locs := bySecond[k]
-		if len(onPages[k]) < 2 || disjointAcrossPages(pages, locs, func(l loc) (int, int) { return l.page, l.idx }) {
+		sub, again := repeated[k]
+		if !again {
 			for _, l := range locs {
 				recs = append(recs, pages[l.page].Records[l.idx])
 			}
 			continue
 		}
-		// A straddling second with repeated identities: re-read it alone.
-		sec := Window{Start: time.Unix(k, 0).UTC(), End: time.Unix(k+1, 0).UTC()}
-		if w.End.Sub(w.Start) <= time.Second {
-			r.dense(q, sec, len(locs), out)
+		if oneSecond { // w is this second: it cannot be read alone again
+			r.dense(q, Window{Start: time.Unix(k, 0).UTC(), End: time.Unix(k+1, 0).UTC()}, len(locs), out)
 			continue
-		}
-		sub := &WindowRead{}
-		if _, err := r.read(ctx, q, sec, sub, stats, scopePart); err != nil {
-			return false, err
 		}
 		out.Rejects = append(out.Rejects, sub.Rejects...)
 		if len(sub.Gaps) > 0 {
@@ -979,6 +994,33 @@ func (r *Reader) sorted(ctx context.Context, q Query, w Window, pages []Page, ou
 	out.Records = append(out.Records, recs...)
 	out.Rejects = append(out.Rejects, rejects...)
 	return true, nil
+}
+
+// rereadSeconds reads each second of subs (Unix seconds) alone into its WindowRead, up to
+// Concurrency at once and, as Weight allows for one re-read, about a page of records at once:
+// a second's re-read is taken to hold its query's three seconds (Window.Query), three times
+// the records it had on the pages (counts).
+func (r *Reader) rereadSeconds(ctx context.Context, q Query, subs map[int64]*WindowRead, counts map[int64]int, stats *Stats) error {
+	if len(subs) == 0 {
+		return nil
+	}
+	p := int64(r.cfg.PageSize)
+	page := semaphore.NewWeighted(p)
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(r.cfg.Concurrency)
+	for k, sub := range subs {
+		g.Go(func() error {
+			n := min(p, 3*int64(counts[k]))
+			if err := page.Acquire(ctx, n); err != nil {
+				return err
+			}
+			defer page.Release(n)
+			sec := Window{Start: time.Unix(k, 0).UTC(), End: time.Unix(k+1, 0).UTC()}
+			_, err := r.read(ctx, q, sec, sub, stats, scopePart)
+			return err
+		})
+	}
+	return g.Wait()
 }
 
 // disjointAcrossPages reports whether no identity among the records at locs is on two pages.

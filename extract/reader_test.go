@@ -669,3 +669,106 @@ func TestReadWindowTellsWhatItHoldsOnceCounted(t *testing.T) {
 		})
 	}
 }
+
+// kindSource records, for each request, whether the limiter takes it for a bulk page.
+type kindSource struct {
+	*fakeAPI
+	mu   sync.Mutex
+	bulk map[int]int // page number → bulk requests
+	seq  map[int]int // page number → one-after-another requests
+}
+
+func (k *kindSource) Describe(ctx context.Context, q Query, st *Stats) (Page, error) {
+	k.mu.Lock()
+	if priorityOf(ctx).bulk {
+		k.bulk[q.PageNum]++
+	} else {
+		k.seq[q.PageNum]++
+	}
+	k.mu.Unlock()
+	return k.fakeAPI.Describe(ctx, q, st)
+}
+
+// A window's count and the re-reads of its straddling seconds go to the limiter as
+// one-after-another requests; only the pages after the first, read side by side, are bulk.
+func TestOnlyPagesReadSideBySideAreBulk(t *testing.T) {
+	t.Parallel()
+	f := newFake("stable")
+	busyHour(f)
+	src := &kindSource{fakeAPI: f, bulk: map[int]int{}, seq: map[int]int{}}
+	r := NewReader(ReaderConfig{Source: src, Learned: NewLearned(nil), PageSize: 100, TargetPages: 5,
+		MaxWindowRecords: 1000, Now: func() time.Time { return t0.Add(2 * time.Hour) }})
+	got, gaps := readAll(t, r, t0, t0.Add(time.Hour))
+	if missing, extra := sameMultiset(got, f.truth(t0, t0.Add(time.Hour))); missing != 0 || extra != 0 || len(gaps) != 0 {
+		t.Fatalf("%d missing, %d extra, gaps %v", missing, extra, gaps)
+	}
+	if src.bulk[1] != 0 || src.seq[1] == 0 {
+		t.Errorf("first pages: %d bulk, %d one after another; want none bulk", src.bulk[1], src.seq[1])
+	}
+	later := 0
+	for page, n := range src.seq {
+		if page > 1 {
+			later += n
+		}
+	}
+	if later != 0 || src.bulk[2] == 0 {
+		t.Errorf("pages after the first: %d one after another, %d bulk page 2s; want all bulk", later, src.bulk[2])
+	}
+}
+
+// pairSource holds each one-second query until another is asked too (or a minute passes).
+type pairSource struct {
+	*fakeAPI
+	mu      sync.Mutex
+	asked   int
+	paired  chan struct{}
+	timeout bool
+}
+
+func (s *pairSource) Describe(ctx context.Context, q Query, st *Stats) (Page, error) {
+	if q.End.Sub(q.Start) <= 2*time.Second {
+		s.mu.Lock()
+		s.asked++
+		if s.asked == 2 {
+			close(s.paired)
+		}
+		s.mu.Unlock()
+		select {
+		case <-s.paired:
+		case <-time.After(time.Minute):
+			s.mu.Lock()
+			s.timeout = true
+			s.mu.Unlock()
+		}
+	}
+	return s.fakeAPI.Describe(ctx, q, st)
+}
+
+// The straddling seconds of one window are re-read side by side: after one record, seconds of
+// 3 copies each (every other second) fill pages of 30, so that the 10th and the 20th of them
+// straddle pages, and their re-reads are asked at once.
+func TestStraddlingSecondsAreReReadSideBySide(t *testing.T) {
+	t.Parallel()
+	f := newFake("stable")
+	f.add(t0, "single", `{}`)
+	for s := 1; s <= 20; s++ { // 61 records: the 30|31st and 60|61st are in seconds 20 and 40
+		for range 3 {
+			f.add(t0.Add(time.Duration(2*s)*time.Second), fmt.Sprintf("s%d", s), `{}`)
+		}
+	}
+	src := &pairSource{fakeAPI: f, paired: make(chan struct{})}
+	r := NewReader(ReaderConfig{Source: src, Learned: NewLearned(nil), PageSize: 30, TargetPages: 5,
+		MaxWindowRecords: 1000, Now: func() time.Time { return t0.Add(time.Hour) }})
+	// A count seen before vouches for the window's (Learned.trust).
+	r.cfg.Learned.trust(100, 30)
+	res, err := r.Read(context.Background(), Query{Domain: "d.example.com"}, Window{Start: t0, End: t0.Add(time.Minute)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if missing, extra := sameMultiset(res.Records, f.truth(t0, t0.Add(time.Minute))); missing != 0 || extra != 0 || len(res.Gaps) != 0 {
+		t.Fatalf("%d missing, %d extra, gaps %v", missing, extra, res.Gaps)
+	}
+	if src.asked != 2 || src.timeout {
+		t.Fatalf("%d seconds re-read, one waited a minute alone: %v; want 2 re-read at once", src.asked, src.timeout)
+	}
+}
