@@ -3,7 +3,9 @@
 // into a fresh PostgreSQL database. It reports requests/s achieved against the rate limit,
 // records/s into PostgreSQL, requests spent against the minimum, and the sync's peak RSS.
 //
-//	go run ./bench/extract [-records-per-day 10000] [-domains 5] [-days 6] [-rate 30] [-order stable]
+//	go run ./bench/extract [-records-per-day 10000] [-domains 5] [-days 6] [-rate 30] [-order stable|all]
+//
+// -order all runs it once for each of livesim's answer orders and ends with one row per order.
 //
 // DATABASE_URL names the server (default postgres://postgres@127.0.0.1:5432/postgres); the
 // benchmark creates and drops its own database there.
@@ -20,6 +22,8 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -45,7 +49,7 @@ func main() {
 		latency  = flag.Duration("latency", 150*time.Millisecond, "livesim latency")
 		jitter   = flag.Duration("jitter", 50*time.Millisecond, "livesim latency jitter (±)")
 		cpuProf  = flag.String("cpuprofile", "", "write the sync's CPU profile to this file")
-		order    = flag.String("order", "stable", "livesim's answer order: stable, shuffle-ties, newest-first or shuffle")
+		order    = flag.String("order", "stable", "livesim's answer order: stable, shuffle-ties, newest-first or shuffle; all: each in turn, then one row per order")
 		inFlight = flag.Int("max-records-in-flight", 0, "pipeline.Config.MaxRecordsInFlight (0: the default)")
 		trace    = flag.Bool("trace", false, "print a per-second timeline: arrivals at livesim, requests written, pages waiting for the limiter, requests in flight")
 	)
@@ -63,11 +67,19 @@ func main() {
 		serveChild(*perDay, *domains, *days, int(*rateLim), *latency, *jitter, *order)
 		return
 	}
-	if _, err := livesim.ParseOrder(*order); err != nil {
-		fmt.Fprintln(os.Stderr, "bench/extract: -order:", err)
+	orders := []string{*order}
+	if *order == "all" {
+		orders = nil
+		for _, o := range livesim.AllOrders {
+			orders = append(orders, string(o))
+		}
+	} else if _, err := livesim.ParseOrder(*order); err != nil {
+		fmt.Fprintln(os.Stderr, "bench/extract: -order:", err, "or all")
 		os.Exit(2)
 	}
-	if err := run(os.Stdout, *perDay, *domains, *days, *rateLim, *pageSize, *latency, *jitter, *order, *inFlight, *trace); err != nil {
+	if err := runOrders(os.Stdout, orders, func(out io.Writer, order string, res *result) error {
+		return run(out, *perDay, *domains, *days, *rateLim, *pageSize, *latency, *jitter, order, *inFlight, *trace, res)
+	}); err != nil {
 		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "bench/extract:", err)
 		os.Exit(1)
@@ -114,7 +126,49 @@ func serveChild(perDay, domains, days, rate int, latency, jitter time.Duration, 
 	sim.Close()
 }
 
-func run(out io.Writer, perDay, domains, days int, rateLim float64, pageSize int, latency, jitter time.Duration, order string, inFlight int, trace bool) error {
+// result is one run's figures, for runOrders' rows.
+type result struct {
+	order                     string
+	records                   int64
+	requests, minimum         int64
+	rate, limit               float64 // requests/s while extracting, and the limit
+	rssMB                     float64
+	throttled, maxInAnySecond string
+}
+
+// runOrders runs one benchmark per order; with more than one, it then prints one row per order.
+// Between runs it returns the heap to the system and resets the process's peak RSS, so that
+// each run's peak is its own.
+func runOrders(out io.Writer, orders []string, one func(io.Writer, string, *result) error) error {
+	var rows []result
+	for i, o := range orders {
+		if len(orders) > 1 {
+			fmt.Fprintf(out, "== order %s\n", o)
+		}
+		if i > 0 {
+			runtime.GC()
+			debug.FreeOSMemory()
+			// Writing 5 to clear_refs resets VmHWM to the current RSS (Linux).
+			_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
+		}
+		var r result
+		if err := one(out, o, &r); err != nil {
+			return fmt.Errorf("order %s: %w", o, err)
+		}
+		rows = append(rows, r)
+	}
+	if len(rows) < 2 {
+		return nil
+	}
+	fmt.Fprintf(out, "\n| order | records | requests vs minimum | requests/s while extracting | 429s / max in any second | peak RSS |\n|---|---|---|---|---|---|\n")
+	for _, r := range rows {
+		fmt.Fprintf(out, "| %s | %d | %d vs %d, %.3f × | %.2f (%.1f %%) | %s / %s | %.1f MB |\n", r.order, r.records, r.requests, r.minimum,
+			float64(r.requests)/float64(r.minimum), r.rate, 100*r.rate/r.limit, r.throttled, r.maxInAnySecond, r.rssMB)
+	}
+	return nil
+}
+
+func run(out io.Writer, perDay, domains, days int, rateLim float64, pageSize int, latency, jitter time.Duration, order string, inFlight int, trace bool, res *result) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 
@@ -198,9 +252,9 @@ func run(out io.Writer, perDay, domains, days int, rateLim float64, pageSize int
 		names = append(names, fmt.Sprintf("live%d.example.com", i))
 	}
 	start := time.Now()
-	res := p.Sync(ctx, names)
+	synced := p.Sync(ctx, names)
 	took := time.Since(start)
-	for _, d := range res.Domains {
+	for _, d := range synced.Domains {
 		if d.Outcome != pipeline.OutcomeSuccess {
 			return fmt.Errorf("domain %s: %s: %v", d.Domain, d.Outcome, d.Err)
 		}
@@ -225,7 +279,7 @@ func run(out io.Writer, perDay, domains, days int, rateLim float64, pageSize int
 		minimum += int((n + int64(pageSize) - 1) / int64(pageSize))
 	}
 	var requests int64
-	for _, d := range res.Domains {
+	for _, d := range synced.Domains {
 		requests += d.Requests
 	}
 	achieved := float64(requests) / took.Seconds()
@@ -242,6 +296,10 @@ func run(out io.Writer, perDay, domains, days int, rateLim float64, pageSize int
 	fmt.Fprintf(out, "requests spent:     %d, minimum %d (%.3fx)\n", requests, minimum, float64(requests)/float64(minimum))
 	fmt.Fprintf(out, "peak RSS:           %.1f MB\n", float64(rss)/(1<<20))
 	fmt.Fprintf(out, "livesim:            %s\n", simStats)
+	if res != nil {
+		*res = result{order: order, records: records, requests: requests, minimum: int64(minimum), rate: during, limit: rateLim,
+			rssMB: float64(rss) / (1 << 20), throttled: statField(simStats, "throttled"), maxInAnySecond: statField(simStats, "max_in_any_second")}
+	}
 	if tr != nil {
 		arrivals, err := readArrivals(arrivalsPath)
 		if err != nil {
@@ -290,4 +348,14 @@ func peakRSS() int64 {
 		}
 	}
 	return 0
+}
+
+// statField returns the value of name=value in livesim's report line ("?" when absent).
+func statField(line, name string) string {
+	for _, f := range strings.Fields(line) {
+		if v, ok := strings.CutPrefix(f, name+"="); ok {
+			return v
+		}
+	}
+	return "?"
 }

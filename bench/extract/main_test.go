@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"flag"
+	"io"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -28,12 +30,35 @@ func TestMain(m *testing.M) {
 
 func TestBenchmarkReportsEveryFigureOnATinyAccount(t *testing.T) {
 	var out bytes.Buffer
-	if err := run(&out, 300, 2, 1, 30, 100, 5*time.Millisecond, 2*time.Millisecond, "shuffle", 0, true); err != nil {
+	if err := run(&out, 300, 2, 1, 30, 100, 5*time.Millisecond, 2*time.Millisecond, "shuffle", 0, true, nil); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"requests/s:", "records/s into PG:", "requests spent:", "peak RSS:", "max_in_any_second=", "order shuffle (learned: not_sorted)", "trace: gap of"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+// -order all: one run per order, then one row per order with that run's figures.
+func TestEveryOrderGetsARow(t *testing.T) {
+	var out bytes.Buffer
+	orders := []string{"stable", "shuffle"}
+	err := runOrders(&out, orders, func(w io.Writer, order string, res *result) error {
+		return run(w, 200, 1, 1, 30, 100, 5*time.Millisecond, 2*time.Millisecond, order, 0, false, res)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"== order stable", "== order shuffle", "| order | records |"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
+	}
+	for _, o := range orders {
+		row := regexp.MustCompile(`(?m)^\| ` + o + ` \| \d+ \| \d+ vs \d+, \d+\.\d+ × \| \d+\.\d+ \(\d+\.\d %\) \| 0 / \d+ \| \d+\.\d MB \|$`)
+		if !row.MatchString(out.String()) {
+			t.Errorf("no row for %s with every figure:\n%s", o, out.String())
 		}
 	}
 }
