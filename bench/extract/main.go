@@ -138,7 +138,8 @@ type result struct {
 
 // runOrders runs one benchmark per order; with more than one, it then prints one row per order.
 // Between runs it returns the heap to the system and resets the process's peak RSS, so that
-// each run's peak is its own.
+// each run's peak is its own but for what the process keeps from the runs before (about
+// 10 MB).
 func runOrders(out io.Writer, orders []string, one func(io.Writer, string, *result) error) error {
 	var rows []result
 	for i, o := range orders {
