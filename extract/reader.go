@@ -408,9 +408,10 @@ type ReadOpts struct {
 	First bool // read as ReadFirst, else as Read
 	// Holds, when set, is told once, as soon as the read knows it, that it will hold fewer
 	// records than Weight until it ends: a window read whole at a count it trusts holds that
-	// count and a page (for the re-read of a straddling second), so that the caller can give
-	// the rest of the window's memory to other reads early. (Records that arrive between
-	// requests may add a few.)
+	// count and a page (for the re-reads of straddling seconds), so that the caller can give
+	// the rest of the window's memory to other reads early. Records that arrive while the
+	// window is read add to it: the read is then done again (drift), and may hold what the
+	// new count says.
 	Holds func(records int64)
 }
 
@@ -959,11 +960,17 @@ func (r *Reader) sorted(ctx context.Context, q Query, w Window, pages []Page, ou
 	}
 	oneSecond := w.End.Sub(w.Start) <= time.Second
 	if !oneSecond {
-		held := map[int64]int{}
+		// What each re-read's query serves: its second and the ones on either side (see
+		// Window.Query), as the pages showed them; a page when a neighbour lies outside w.
+		serves := map[int64]int{}
 		for k := range repeated {
-			held[k] = len(bySecond[k])
+			if k-1 < w.Start.Unix() || k+1 >= w.End.Unix() {
+				serves[k] = r.cfg.PageSize
+				continue
+			}
+			serves[k] = len(bySecond[k-1]) + len(bySecond[k]) + len(bySecond[k+1])
 		}
-		if err := r.rereadSeconds(ctx, q, repeated, held, stats); err != nil {
+		if err := r.rereadSeconds(ctx, q, repeated, serves, stats); err != nil {
 			return false, err
 		}
 	}
@@ -997,10 +1004,10 @@ func (r *Reader) sorted(ctx context.Context, q Query, w Window, pages []Page, ou
 }
 
 // rereadSeconds reads each second of subs (Unix seconds) alone into its WindowRead, up to
-// Concurrency at once and, as Weight allows for one re-read, about a page of records at once:
-// a second's re-read is taken to hold its query's three seconds (Window.Query), three times
-// the records it had on the pages (counts).
-func (r *Reader) rereadSeconds(ctx context.Context, q Query, subs map[int64]*WindowRead, counts map[int64]int, stats *Stats) error {
+// Concurrency at once and, as Weight allows for one re-read, at most a page of records at
+// once: serves is what each second's query serves (its neighbours included), and a re-read
+// that serves a page or more runs alone.
+func (r *Reader) rereadSeconds(ctx context.Context, q Query, subs map[int64]*WindowRead, serves map[int64]int, stats *Stats) error {
 	if len(subs) == 0 {
 		return nil
 	}
@@ -1010,7 +1017,7 @@ func (r *Reader) rereadSeconds(ctx context.Context, q Query, subs map[int64]*Win
 	g.SetLimit(r.cfg.Concurrency)
 	for k, sub := range subs {
 		g.Go(func() error {
-			n := min(p, 3*int64(counts[k]))
+			n := min(p, max(1, int64(serves[k])))
 			if err := page.Acquire(ctx, n); err != nil {
 				return err
 			}

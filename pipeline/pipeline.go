@@ -567,7 +567,8 @@ func (p *Pipeline) readRange(ctx context.Context, st *domainRun, r extract.Range
 			if f.err == nil && !f.res.Window.End.Before(w.End) {
 				// Read whole: it holds its records only until its commit, not the most a read
 				// may gather. The rest of its weight lets other windows be read meanwhile. (A
-				// prefix keeps its weight: the rest of the window is read with it.)
+				// prefix keeps its weight, trimmed or not: the rest of the window is read with
+				// it, topped up to a whole window's if free.)
 				if held := int64(len(f.res.Records) + len(f.res.Rejects)); held < f.weight {
 					p.mem.Release(f.weight - held)
 					f.weight = held
@@ -598,7 +599,10 @@ func (p *Pipeline) readRange(ctx context.Context, st *domainRun, r extract.Range
 	// the first while a commit runs: what the commit frees may be what it waits for). Until a
 	// window has shown the density, only one is read.
 	launchMore := func() error {
-		for cursor.Before(r.End) && reading(queue) < p.cfg.Lookahead && len(queue) < 4*p.cfg.Lookahead && (len(queue) == 0 || st.sizer.Known()) {
+		// A first window (ReadFirst) is read alone: once counted, the range is planned again
+		// from where it started (see the loop), and windows after it would be dropped unread.
+		for cursor.Before(r.End) && reading(queue) < p.cfg.Lookahead && len(queue) < 4*p.cfg.Lookahead &&
+			(len(queue) == 0 || (st.sizer.Known() && !queue[0].first)) {
 			weight := min(st.reader.Weight(), p.memSize)
 			if len(queue) == 0 && committing == nil {
 				if err := p.mem.Acquire(ctx, weight); err != nil {
@@ -637,6 +641,11 @@ func (p *Pipeline) readRange(ctx context.Context, st *domainRun, r extract.Range
 			held = nil
 			if rest != nil {
 				// The rest of a prefix is the next to commit.
+				// Its weight may have been trimmed to a count (ReadOpts.Holds): a part of the
+				// window is read again, so take a whole window's again if it is free.
+				if full := min(st.reader.Weight(), p.memSize); restWeight < full && p.mem.TryAcquire(full-restWeight) {
+					restWeight = full
+				}
 				queue = append([]*future{launch(*rest, restWeight)}, queue...)
 				rest = nil
 			}
