@@ -314,10 +314,16 @@ func NewReader(cfg ReaderConfig) *Reader {
 	return &Reader{cfg: cfg, log: cfg.Logger}
 }
 
-// Target returns how many records a window should aim at now.
+// Target returns how many records a window should aim at now. Read several pages at a time, a
+// window costs one request per page begun: it aims at whole pages, less twice the spread of its
+// count (about the square root of it), so that its last page is nearly full and seldom one too
+// many. (Aiming at 2.5 pages of 1,000 cost 1.25 × the minimum of requests.)
 func (r *Reader) Target() int {
 	p := r.cfg.PageSize
 	t := min(r.cfg.TargetPages*p, max(r.cfg.MaxWindowRecords/2, p))
+	if whole := t / p * p; whole > 0 {
+		t = max(p/2, whole-int(2*math.Sqrt(float64(whole))))
+	}
 	if r.cfg.Learned.Order() == OrderUnsorted {
 		t = max(1, p*4/5)
 	}

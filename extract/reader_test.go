@@ -772,3 +772,24 @@ func TestStraddlingSecondsAreReReadSideBySide(t *testing.T) {
 		t.Fatalf("%d seconds re-read, one waited a minute alone: %v; want 2 re-read at once", src.asked, src.timeout)
 	}
 }
+
+// A window read several pages at a time aims at whole pages less twice its count's spread:
+// its last page nearly full, seldom one too many.
+func TestTheTargetIsWholePagesLessTheSpread(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		pageSize, targetPages, maxWindow, want int
+	}{
+		{1000, 25, 5000, 1911}, // 2.5 pages → 2: 2,000 − 2√2,000
+		{100, 25, 5000, 2400},  // 25 pages: 2,500 − 2√2,500
+		{100, 3, 5000, 266},    // 3 pages: 300 − 2√300
+		{100, 25, 100, 80},     // one page: 100 − 2√100
+	} {
+		r := NewReader(ReaderConfig{Source: newFake("stable"), Learned: NewLearned(nil), PageSize: c.pageSize,
+			TargetPages: c.targetPages, MaxWindowRecords: c.maxWindow})
+		if got := r.Target(); got != c.want {
+			t.Errorf("page size %d, %d target pages, windows of at most %d: target %d, want %d",
+				c.pageSize, c.targetPages, c.maxWindow, got, c.want)
+		}
+	}
+}

@@ -179,14 +179,19 @@ func TestMemoryFreedByOneDomainLetsAnotherReadAhead(t *testing.T) {
 			return openB
 		}
 	}
-	// Page size 100 and a budget of 4,000 records: a window weighs 950 until its count is
-	// known, so 4 fit. Three windows read at once per domain (Lookahead): a takes three, b the
-	// fourth.
+	// Page size 100 and a budget of 3,200 records: a window weighs 716 until its count is
+	// known (extract.Reader.Weight), so 4 fit. Three windows read at once per domain
+	// (Lookahead): a takes three, b the fourth.
 	sink := &fakeSink{rows: map[string]int{}}
-	p, err := New(Config{Source: src, Sink: sink, RunID: "fake", PageSize: 100, MaxRecordsInFlight: 4000, Lookahead: 3,
+	p, err := New(Config{Source: src, Sink: sink, RunID: "fake", PageSize: 100, MaxRecordsInFlight: 3200, Lookahead: 3,
 		InitialLookback: 24 * time.Hour, Settle: time.Nanosecond, Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
+	}
+	weight := extract.NewReader(extract.ReaderConfig{Source: src, Learned: extract.NewLearned(nil), PageSize: 100,
+		TargetPages: p.cfg.TargetPages, MaxWindowRecords: p.maxWindowRecords()}).Weight()
+	if fit := p.memSize / weight; fit != 4 {
+		t.Fatalf("the test needs a budget of 4 windows; %d of %d records fit in %d: change MaxRecordsInFlight", fit, weight, p.memSize)
 	}
 	done := make(chan Result, 1)
 	go func() { done <- p.Sync(context.Background(), []string{a, b}) }()
