@@ -241,17 +241,16 @@ func TestRecordsOverThreeMonthsLandInThreeMonthlyPartitions(t *testing.T) {
 	h := newHarness(t, livesim.Config{EmptyData: true, Domains: []string{"p.example.com"}})
 	now := time.Now().UTC()
 	var recs []callback.Record
-	for m := 0; m < 3; m++ {
+	// The three months before this one, all past whatever today is (on the 1st, "now − 1h"
+	// may still be last month): at most 123 days back, inside a 130-day lookback.
+	for m := 1; m <= 3; m++ {
 		at := time.Date(now.Year(), now.Month(), 1, 12, 0, 0, 0, time.UTC).AddDate(0, -m, 0)
-		if at.After(now.Add(-time.Hour)) {
-			at = now.Add(-time.Hour).Truncate(time.Second)
-		}
 		for i := range 5 {
 			recs = append(recs, rec("p.example.com", at.Add(time.Duration(i)*time.Minute), fmt.Sprintf("s%d", i), "{}"))
 		}
 	}
 	h.sim.Add(recs...)
-	mustSucceed(t, h.pipeline(opts{lookback: 100 * 24 * time.Hour}).Sync(context.Background(), []string{"p.example.com"}))
+	mustSucceed(t, h.pipeline(opts{lookback: 130 * 24 * time.Hour}).Sync(context.Background(), []string{"p.example.com"}))
 	var parts []string
 	rows, err := h.store.Pool().Query(context.Background(),
 		"SELECT DISTINCT tableoid::regclass::text FROM callback_store ORDER BY 1")
