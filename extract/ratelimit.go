@@ -288,8 +288,8 @@ func priorityOf(ctx context.Context) priority {
 	return p
 }
 
-// turns lets one waiter at a time through to the limiter's pace, the one of lowest priority
-// value first, then the earliest come.
+// turns lets one waiter at a time through to the limiter's pace: the first by priority (see
+// priority.before), then the earliest come.
 type turns struct {
 	mu      sync.Mutex
 	busy    bool
